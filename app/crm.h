@@ -1,0 +1,189 @@
+/*
+ * crm.h: the Kore-free half of the service kernel.
+ *
+ * Everything declared here builds without Kore and is linked into the Kore
+ * module (build/crm.so), the operator tool (crmctl), the job worker
+ * (crm-worker) and the unit tests.  The Kore half (request pipeline, async
+ * PostgreSQL and Redis) is declared in srv.h.
+ *
+ * One file per subsystem, one prefix per file:
+ *	util.c		x* allocation (dies on failure), buf_ growable buffers
+ *	js.c		js_  JSON in and out, on jansson
+ *	uuid7.c		uuid7_ UUIDv7 generation, formatting, parsing
+ *	b64.c		b64url_ base64url without padding
+ *	problem.c	problem_ the one table of error codes (RFC 9457)
+ *	conf.c		conf_ configuration from the environment
+ *	log.c		log_ JSON log lines
+ */
+
+#ifndef CRM_H
+#define CRM_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define CRM_VERSION		"0.1.0"
+
+/* util.c: allocation never returns NULL; callers never check. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+void	 xfree(void *);
+void	 crm_fatal(const char *, ...)
+	    __attribute__((noreturn, format(printf, 1, 2)));
+uint64_t crm_now_ms(void);
+uint64_t crm_now_us(void);
+int	 crm_random(void *, size_t);
+
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	 buf_init(struct buf *, size_t);
+void	 buf_append(struct buf *, const void *, size_t);
+void	 buf_appends(struct buf *, const char *);
+void	 buf_appendf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_appendv(struct buf *, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
+void	 buf_appendc(struct buf *, char);
+void	 buf_reset(struct buf *);
+char	*buf_cstr(struct buf *);	/* NUL-terminated view, still owned */
+void	 buf_free(struct buf *);
+
+/*
+ * js.c: every JSON byte in or out of the service goes through here.
+ *
+ * js_parse() accepts one UTF-8 JSON document and rejects: invalid UTF-8,
+ * duplicate keys, nesting deeper than JS_MAX_DEPTH, arrays longer than
+ * JS_MAX_ARRAY, strings longer than JS_MAX_STRING, integers outside int64,
+ * non-finite numbers, trailing garbage.  On failure it returns NULL and
+ * fills the error with a client-safe detail and the byte position.
+ */
+#define JS_MAX_DEPTH		32
+#define JS_MAX_ARRAY		1000
+#define JS_MAX_STRING		(64 * 1024)
+
+struct js_err {
+	char	detail[160];
+	size_t	position;
+};
+
+json_t	*js_parse(const void *, size_t, struct js_err *);
+char	*js_dump(const json_t *, size_t *);	/* compact; free with xfree */
+void	 js_dump_buf(const json_t *, struct buf *);
+void	 js_escape(struct buf *, const char *, size_t); /* adds "...", quoted */
+int	 js_utf8_valid(const void *, size_t);
+const char	*js_get_str(const json_t *, const char *);
+int	 js_depth_ok(const json_t *, int);
+
+/* uuid7.c */
+#define UUID_LEN		16
+#define UUID_STRLEN		36
+
+void	 uuid7_new(uint8_t out[UUID_LEN]);
+void	 uuid7_fmt(const uint8_t in[UUID_LEN], char out[UUID_STRLEN + 1]);
+int	 uuid7_parse(const char *, uint8_t out[UUID_LEN]);  /* any version */
+void	 uuid7_new_str(char out[UUID_STRLEN + 1]);
+
+/* b64.c: base64url (RFC 4648 section 5), no padding on output. */
+size_t	 b64url_encode(const void *, size_t, char *, size_t);
+ssize_t	 b64url_decode(const char *, size_t, void *, size_t);
+
+/*
+ * problem.c: the one table of problem codes (API.md).  Every error reply is
+ * built here, from a code, so status, title and type never disagree.
+ */
+enum problem_code {
+	PROB_BAD_REQUEST = 0,
+	PROB_INVALID_JSON,
+	PROB_INVALID_QUERY,
+	PROB_INVALID_FILTER,
+	PROB_INVALID_CURSOR,
+	PROB_UNAUTHENTICATED,
+	PROB_FORBIDDEN,
+	PROB_TENANT_SUSPENDED,
+	PROB_PLAN_LIMIT,
+	PROB_NOT_FOUND,
+	PROB_METHOD_NOT_ALLOWED,
+	PROB_CONFLICT,
+	PROB_PRECONDITION_FAILED,
+	PROB_PAYLOAD_TOO_LARGE,
+	PROB_UNSUPPORTED_MEDIA_TYPE,
+	PROB_VALIDATION_FAILED,
+	PROB_IDEMPOTENCY_KEY_REUSED,
+	PROB_PRECONDITION_REQUIRED,
+	PROB_RATE_LIMITED,
+	PROB_INTERNAL,
+	PROB_UNAVAILABLE,
+	PROB__COUNT
+};
+
+struct problem_def {
+	enum problem_code	 code;
+	int			 status;
+	const char		*name;		/* stable machine code */
+	const char		*title;
+	const char		*doc;		/* when it happens, for OpenAPI */
+};
+
+const struct problem_def	*problem_def(enum problem_code);
+const struct problem_def	*problem_table(size_t *);
+json_t	*problem_new(enum problem_code, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 problem_add_field(json_t *, const char *, const char *, const char *);
+void	 problem_set_request_id(json_t *, const char *);
+int	 problem_status(const json_t *);
+
+/*
+ * conf.c: configuration comes from the environment (12-factor).  Each key
+ * has a type, a default and bounds in one table; conf_load() validates all
+ * of them and reports the first bad one by name.
+ */
+struct crm_conf {
+	char		*database_url;		/* CRM_DATABASE_URL */
+	char		*redis_url;		/* CRM_REDIS_URL */
+	int		 http_port;		/* CRM_HTTP_PORT */
+	char		*http_bind;		/* CRM_HTTP_BIND */
+	int		 db_pool_max;		/* CRM_DB_POOL (per worker) */
+	int		 db_statement_timeout_ms;
+	int		 request_timeout_ms;	/* CRM_REQUEST_TIMEOUT_MS */
+	int		 tenant_guc_mode;	/* 0 set_config, 1 SET LOCAL */
+	double		 rate_limit_multiplier;	/* CRM_RATE_LIMIT_MULTIPLIER */
+	char		*webhook_allowlist;	/* CRM_WEBHOOK_ALLOWLIST */
+	char		*keys_dir;		/* CRM_KEYS_DIR */
+	char		*jwt_issuer;		/* CRM_JWT_ISSUER */
+	char		*jwt_audience;		/* CRM_JWT_AUDIENCE */
+	char		*public_url;		/* CRM_PUBLIC_URL */
+	char		*log_level;		/* CRM_LOG_LEVEL */
+	int		 test_routes;		/* CRM_TEST_ROUTES: fault hooks */
+};
+
+extern struct crm_conf	crm_conf;
+
+int	 conf_load(char *, size_t);	/* 0 ok, -1 with message */
+int	 conf_load_from(const char *(*)(const char *), char *, size_t);
+void	 conf_free(void);
+
+/* log.c: one JSON object per line on stdout, never a secret or a body. */
+#define LOG_LVL_DEBUG	0
+#define LOG_LVL_INFO	1
+#define LOG_LVL_WARN	2
+#define LOG_LVL_ERROR	3
+
+void	 log_set_level(const char *);
+void	 log_msg(int, const char *, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 log_line(struct buf *);	/* writes buf + '\n' atomically */
+void	 log_ts(struct buf *);		/* appends "ts":"...Z" */
+
+#endif /* CRM_H */

@@ -1,0 +1,81 @@
+/*
+ * main.c: the Kore hooks, where the service starts and stops.
+ *
+ * The parent reads and validates the configuration once (workers inherit
+ * it) and maps the shared metrics; each worker then opens its own
+ * PostgreSQL pool and Redis connection.  The seccomp filter below adds to
+ * Kore's default worker filter exactly the system calls our libraries
+ * make (libpq, hiredis, OpenSSL, glibc's stat family).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "srv.h"
+
+#include <kore/seccomp.h>
+
+KORE_SECCOMP_FILTER("crm",
+	KORE_SYSCALL_ALLOW(newfstatat),
+	KORE_SYSCALL_ALLOW(socket),
+	KORE_SYSCALL_ALLOW(connect),
+	KORE_SYSCALL_ALLOW(getsockopt),
+	KORE_SYSCALL_ALLOW(getsockname),
+	KORE_SYSCALL_ALLOW(getpeername),
+	KORE_SYSCALL_ALLOW(sendmsg),
+	KORE_SYSCALL_ALLOW(recvmsg),
+	KORE_SYSCALL_ALLOW(uname),
+	KORE_SYSCALL_ALLOW(pipe2),
+	KORE_SYSCALL_ALLOW(getrandom),
+	KORE_SYSCALL_ALLOW(clock_gettime),
+	KORE_SYSCALL_ALLOW(gettimeofday),
+	KORE_SYSCALL_ALLOW(getppid),
+	KORE_SYSCALL_ALLOW(sysinfo),
+	KORE_SYSCALL_ALLOW(prlimit64),
+	KORE_SYSCALL_ALLOW(sched_yield),
+	KORE_SYSCALL_ALLOW(shutdown)
+);
+
+void	kore_parent_configure(int, char **);
+void	kore_worker_configure(void);
+void	kore_worker_teardown(void);
+
+void
+kore_parent_configure(int argc, char **argv)
+{
+	char	err[256];
+
+	if (conf_load(err, sizeof(err)) == -1) {
+		fprintf(stderr, "crm: configuration: %s\n", err);
+		exit(1);
+	}
+	if (crm_conf.database_url[0] == '\0') {
+		fprintf(stderr, "crm: configuration: CRM_DATABASE_URL is "
+		    "required\n");
+		exit(1);
+	}
+	log_set_level(crm_conf.log_level);
+	met_parent_init();
+	log_msg(LOG_LVL_INFO, "start", "crm %s starting", CRM_VERSION);
+}
+
+void
+kore_worker_configure(void)
+{
+	size_t	i;
+
+	met_worker_start();
+	pipe_worker_init();
+	db_worker_init();
+	rds_worker_init();
+	for (i = 0; crm_modules[i] != NULL; i++) {
+		if (crm_modules[i]->worker_init != NULL)
+			crm_modules[i]->worker_init();
+	}
+}
+
+void
+kore_worker_teardown(void)
+{
+	rds_worker_teardown();
+}

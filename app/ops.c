@@ -1,0 +1,116 @@
+/*
+ * ops.c: the operator's routes: liveness, readiness, metrics, and the
+ * test-only routes that fault and isolation tests drive (present only when
+ * CRM_TEST_ROUTES=1).
+ */
+
+#include <hiredis/hiredis.h>
+
+#include <string.h>
+
+#include "srv.h"
+
+struct ops_ready {
+	int	db;
+	int	redis;
+};
+
+static void
+ops_hfree(void *h)
+{
+	xfree(h);
+}
+
+static int
+ops_healthz(struct rq *rq)
+{
+	return (reply_json(rq, 200, json_pack("{s:s, s:s}", "status", "ok",
+	    "version", CRM_VERSION)));
+}
+
+static int
+ops_ready_reply(struct rq *rq)
+{
+	struct ops_ready	*st = rq->h;
+	json_t			*p;
+
+	if (st->db && st->redis)
+		return (reply_json(rq, 200, json_pack("{s:s, s:s, s:s}",
+		    "status", "ready", "postgres", "up", "redis", "up")));
+	p = problem_new(PROB_UNAVAILABLE, "%s%s%s", st->db ? "" : "postgresql",
+	    !st->db && !st->redis ? " and " : "", st->redis ? "" : "redis");
+	json_object_set_new(p, "postgres", json_string(st->db ? "up" : "down"));
+	json_object_set_new(p, "redis", json_string(st->redis ? "up" : "down"));
+	reply_header(rq, "retry-after", "1");
+	return (reply_problem_json(rq, p));
+}
+
+static void
+ops_ready_pong(struct rq *rq, struct redisReply *r)
+{
+	struct ops_ready	*st = rq->h;
+
+	st->redis = r != NULL && r->type == REDIS_REPLY_STATUS &&
+	    strcmp(r->str, "PONG") == 0;
+}
+
+static int
+ops_ready_db(struct rq *rq)
+{
+	static const char	*argv[] = { "PING" };
+	static const size_t	 lens[] = { 4 };
+	struct ops_ready	*st = rq->h;
+
+	st->db = db_ok(rq);
+	return (rds_cmd_rq(rq, ops_ready_pong, ops_ready_reply, 1, argv, lens));
+}
+
+static int
+ops_readyz(struct rq *rq)
+{
+	struct db_batch		*b;
+
+	rq->h = xcalloc(1, sizeof(struct ops_ready));
+	rq->h_free = ops_hfree;
+	b = db_batch(rq, DB_NOTENANT);
+	db_stmt(b, "SELECT 1");
+	return (db_run(rq, b, ops_ready_db));
+}
+
+static int
+ops_metrics(struct rq *rq)
+{
+	struct buf	out;
+
+	met_set_gauge(MET_G_DB_IN_USE, db_pool_in_use());
+	met_set_gauge(MET_G_DB_SIZE, db_pool_size());
+	met_set_gauge(MET_G_REDIS_UP, rds_up());
+	buf_init(&out, 16384);
+	met_render(&out);
+	reply_raw(rq, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    out.data, out.len);
+	buf_free(&out);
+	return (RQ_DONE);
+}
+
+/* Test only: echo the parsed body, proving the JSON path both ways. */
+static int
+ops_test_echo(struct rq *rq)
+{
+	return (reply_json(rq, 200, json_incref(rq->body)));
+}
+
+static const struct route ops_routes[] = {
+	ROUTE(HTTP_METHOD_GET, "/healthz", "public", ops_healthz,
+	    RT_NOLIMIT | RT_NOLOG, "Liveness: the process answers"),
+	ROUTE(HTTP_METHOD_GET, "/readyz", "public", ops_readyz,
+	    RT_NOLIMIT | RT_NOLOG, "Readiness: PostgreSQL and Redis answer"),
+	ROUTE(HTTP_METHOD_GET, "/metrics", "public", ops_metrics,
+	    RT_NOLIMIT | RT_NOLOG, "Prometheus metrics"),
+	ROUTE(HTTP_METHOD_POST, "/v1/_test/echo", "public", ops_test_echo,
+	    RT_JSON | RT_TEST, "Test only: echo a JSON body"),
+};
+
+const struct crm_module ops_module = {
+	"ops", ops_routes, sizeof(ops_routes) / sizeof(ops_routes[0]), NULL
+};

@@ -1,0 +1,135 @@
+/*
+ * reply.c: every response the service sends, and nothing else.
+ *
+ * JSON goes out through js.c (Kore 4.1.0's JSON writer does not escape
+ * strings); errors go out as RFC 9457 problems built from problem.c's one
+ * table, stamped with the request id.  Handlers queue extra headers with
+ * reply_header(); they are written when the reply is sent, after the
+ * headers every response carries.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "srv.h"
+
+#define CT_JSON		"application/json; charset=utf-8"
+#define CT_PROBLEM	"application/problem+json; charset=utf-8"
+
+/* Pending headers are stored as "name\0value\0" pairs in rq->hdrs. */
+void
+reply_header(struct rq *rq, const char *name, const char *value)
+{
+	buf_append(&rq->hdrs, name, strlen(name) + 1);
+	buf_append(&rq->hdrs, value, strlen(value) + 1);
+}
+
+static void
+reply_headers(struct rq *rq, const char *ctype)
+{
+	size_t		 off = 0;
+	const char	*name, *value;
+
+	http_response_header(rq->req, "x-request-id", rq->id);
+	if (ctype != NULL)
+		http_response_header(rq->req, "content-type", ctype);
+	http_response_header(rq->req, "cache-control", "no-store");
+	http_response_header(rq->req, "x-content-type-options", "nosniff");
+	while (off < rq->hdrs.len) {
+		name = rq->hdrs.data + off;
+		off += strlen(name) + 1;
+		value = rq->hdrs.data + off;
+		off += strlen(value) + 1;
+		http_response_header(rq->req, name, value);
+	}
+}
+
+int
+reply_raw(struct rq *rq, int status, const char *ctype, const void *data,
+    size_t len)
+{
+	if (rq->done)
+		crm_fatal("second reply to request %s", rq->id);
+	reply_headers(rq, ctype);
+	http_response(rq->req, status, data, len);
+	rq->status = status;
+	rq->done = 1;
+	return (RQ_DONE);
+}
+
+int
+reply_json(struct rq *rq, int status, json_t *body)
+{
+	struct buf	out;
+
+	buf_init(&out, 512);
+	js_dump_buf(body, &out);
+	json_decref(body);
+	reply_raw(rq, status, CT_JSON, out.data, out.len);
+	buf_free(&out);
+	return (RQ_DONE);
+}
+
+int
+reply_empty(struct rq *rq, int status)
+{
+	return (reply_raw(rq, status, NULL, NULL, 0));
+}
+
+/*
+ * Every error of every layer ends here.  Headers the status requires by
+ * RFC (WWW-Authenticate on 401, Retry-After on 429/503) are added when the
+ * caller did not set a more precise one.
+ */
+int
+reply_problem_json(struct rq *rq, json_t *p)
+{
+	struct buf	out;
+	int		status;
+
+	status = problem_status(p);
+	problem_set_request_id(p, rq->id);
+	if (status == 401 && !reply_has_header(rq, "www-authenticate"))
+		reply_header(rq, "www-authenticate", "Bearer");
+	if ((status == 503 || status == 429) &&
+	    !reply_has_header(rq, "retry-after"))
+		reply_header(rq, "retry-after", "1");
+	buf_init(&out, 256);
+	js_dump_buf(p, &out);
+	json_decref(p);
+	reply_raw(rq, status, CT_PROBLEM, out.data, out.len);
+	buf_free(&out);
+	return (RQ_DONE);
+}
+
+int
+reply_problem(struct rq *rq, enum problem_code code, const char *fmt, ...)
+{
+	va_list		 ap;
+	char		 detail[512];
+	json_t		*p;
+
+	if (fmt == NULL)
+		return (reply_problem_json(rq, problem_new(code, NULL)));
+	va_start(ap, fmt);
+	(void)vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	p = problem_new(code, "%s", detail);
+	return (reply_problem_json(rq, p));
+}
+
+int
+reply_has_header(struct rq *rq, const char *name)
+{
+	size_t		 off = 0;
+	const char	*n;
+
+	while (off < rq->hdrs.len) {
+		n = rq->hdrs.data + off;
+		if (strcasecmp(n, name) == 0)
+			return (1);
+		off += strlen(n) + 1;
+		off += strlen(rq->hdrs.data + off) + 1;
+	}
+	return (0);
+}

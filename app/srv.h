@@ -1,0 +1,244 @@
+/*
+ * srv.h: the Kore half of the service kernel.
+ *
+ * A request enters through crm_dispatch() (pipe.c), the one Kore route, and
+ * walks a fixed pipeline declared once in pipe.c:
+ *
+ *	request id -> route match -> parse -> authenticate -> tenant ->
+ *	rate limit -> permission -> handler -> reply (+ log, metrics)
+ *
+ * Steps that need PostgreSQL or Redis go asynchronous: they park the request
+ * (RQ_WAIT) and the completion callback wakes it; Kore then calls
+ * crm_dispatch() again and the pipeline resumes where it stopped.  Handlers
+ * follow the same rule: they return RQ_DONE after replying, or RQ_WAIT after
+ * starting one async operation with a continuation in rq->next.
+ *
+ *	pipe.c		pipe_  the pipeline, the route table, crm_dispatch
+ *	reply.c		reply_ every byte sent back: JSON, problems, headers
+ *	db.c		db_    async PostgreSQL: pool, pipelined tenant transactions
+ *	rds.c		rds_   async Redis on Kore's event loop
+ *	ops.c		ops_   /healthz /readyz /metrics and test-only routes
+ *	metrics.c	met_   counters shared by all workers (Prometheus text)
+ *	main.c		crm_   Kore hooks: configure, seccomp, teardown
+ */
+
+#ifndef CRM_SRV_H
+#define CRM_SRV_H
+
+#include <kore/kore.h>
+#include <kore/http.h>
+
+#include <libpq-fe.h>
+
+#include "crm.h"
+
+#define RQ_DONE		0
+#define RQ_WAIT		1
+
+#define RQ_MAXPARAMS	4
+#define RQ_IDLEN	64
+
+struct rq;
+struct db_batch;
+
+typedef int	(*rq_fn)(struct rq *);
+
+/* Who is calling: filled by the authenticate step (identity module). */
+#define PRINC_NONE	0
+#define PRINC_USER	1
+#define PRINC_APIKEY	2
+
+struct principal {
+	int		kind;
+	char		tenant[UUID_STRLEN + 1];	/* "" when none */
+	char		user[UUID_STRLEN + 1];		/* user or key id */
+	char		session[UUID_STRLEN + 1];
+	int64_t		session_version;
+	char		role[32];
+	int		scope;				/* record scope */
+	void		*grants;			/* identity-owned */
+};
+
+/*
+ * A route.  The permission is a string literal checked at compile time to
+ * be non-empty (ROUTE below): a route with no permission does not build.
+ * "public" routes skip authentication; "authenticated" routes need only a
+ * valid principal; anything else is "<entity>:<action>".
+ */
+#define RT_JSON		0x0001	/* body must be application/json, <= 1 MiB */
+#define RT_RAW		0x0002	/* body taken as is (CSV import), big allowed */
+#define RT_NOLIMIT	0x0004	/* skip the rate limiter (ops routes) */
+#define RT_NOLOG	0x0008	/* no access log line (metrics scrapes) */
+#define RT_TEST		0x0010	/* exists only when CRM_TEST_ROUTES=1 */
+#define RT_WRITE	0x0020	/* changes data: refused for suspended tenants */
+#define RT_IDEMPOTENT	0x0040	/* honours Idempotency-Key */
+
+struct route {
+	int		 method;	/* HTTP_METHOD_* */
+	const char	*path;		/* "/v1/contacts/{id}" */
+	const char	*perm;
+	rq_fn		 fn;
+	int		 flags;
+	const char	*summary;	/* one line, for OpenAPI and docs */
+};
+
+#define ROUTE(method, path, perm, fn, flags, summary)			\
+	{ method, path, (perm) + 0 * sizeof(struct {			\
+	    _Static_assert(sizeof("" perm) > 1,				\
+	    "route " path " has no permission entry");			\
+	    int _x; }), fn, flags, summary }
+
+struct crm_module {
+	const char		*name;
+	const struct route	*routes;
+	size_t			 nroutes;
+	void			(*worker_init)(void);
+};
+
+/* modules/modules.c lists every module once. */
+extern const struct crm_module	*crm_modules[];
+
+/* The per-request context: owned by the request, freed in one place. */
+struct rq {
+	struct http_request	*req;
+	const struct route	*route;
+	int			 route_idx;
+	char			 id[RQ_IDLEN + 1];
+	char			*params[RQ_MAXPARAMS];
+	int			 nparams;
+	json_t			*body;
+	struct principal	 who;
+	int			 step;		/* pipeline position */
+	rq_fn			 next;		/* handler continuation */
+	int			 status;	/* sent status */
+	int			 done;
+	uint64_t		 start_us;
+	uint64_t		 deadline_ms;
+
+	struct db_batch		*batch;		/* last db_run, results */
+	struct db_conn		*conn;		/* bound while a tx is open */
+	struct db_wait		*dbw;		/* pending db operation */
+	struct rds_wait		*rdw;		/* pending redis command */
+
+	void			*h;		/* handler state */
+	void			(*h_free)(void *);
+	struct buf		 hdrs;		/* pending response headers */
+};
+
+/*
+ * pipe.c.  Steps return PIPE_NEXT to continue, RQ_DONE once replied, or
+ * RQ_WAIT when parked.  The identity module fills pipe_hooks at start.
+ */
+#define PIPE_NEXT	2
+
+struct pipe_hooks {
+	rq_fn	authenticate;
+	rq_fn	ratelimit;
+	rq_fn	permission;
+	void	(*principal_free)(struct principal *);
+};
+
+extern struct pipe_hooks	pipe_hooks;
+
+int	 crm_dispatch(struct http_request *);
+void	 pipe_finish(struct rq *);
+void	 pipe_wake(struct rq *);
+const char	*pipe_param(struct rq *, int);
+const char	*pipe_header(struct rq *, const char *);
+const char	*pipe_query(struct rq *);
+const struct route	*pipe_route_at(int, const struct crm_module **);
+int	 pipe_route_count(void);
+void	 pipe_worker_init(void);
+
+/* reply.c: each returns RQ_DONE so a handler can `return (reply_...(...));` */
+void	 reply_header(struct rq *, const char *, const char *);
+int	 reply_json(struct rq *, int, json_t *);	/* steals the json */
+int	 reply_raw(struct rq *, int, const char *, const void *, size_t);
+int	 reply_empty(struct rq *, int);
+int	 reply_problem(struct rq *, enum problem_code, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	 reply_problem_json(struct rq *, json_t *);	/* steals */
+int	 reply_has_header(struct rq *, const char *);
+
+/*
+ * db.c: the only code that talks to PostgreSQL on the request path.
+ *
+ * A batch is a list of statements sent in one libpq pipeline: one network
+ * round trip whatever its length.  With DB_TX the batch is wrapped in
+ * BEGIN / tenant context / ... / COMMIT; with DB_TX_OPEN the transaction is
+ * left open on a connection bound to the request so the handler can look
+ * at results and send more; the last batch of such a transaction uses
+ * DB_TX to commit.  A connection never goes back to the pool inside a
+ * transaction: the release guard rolls it back (or closes it).
+ */
+#define DB_TX		0x01	/* BEGIN .. COMMIT around the batch */
+#define DB_TX_OPEN	0x02	/* BEGIN (once) and keep the tx open */
+#define DB_READONLY	0x04	/* BEGIN READ ONLY */
+#define DB_NOTENANT	0x08	/* no tenant context (public lookups) */
+
+struct db_stmt {
+	const char	*sql;
+	int		 nparams;
+	int		 first;			/* index into batch params */
+	PGresult	*res;
+};
+
+struct db_batch {
+	int		 flags;
+	int		 nstmts;
+	int		 stmtcap;
+	struct db_stmt	*stmts;
+	int		 nparams;
+	int		 paramcap;
+	char		**vals;			/* owned copies, NUL-terminated */
+	int		 failed;		/* failed statement, -1 none */
+	char		 sqlstate[6];
+	char		*errmsg;		/* log only, never to clients */
+	char		*errconstraint;
+	int		 unavailable;		/* connection-level failure */
+};
+
+struct db_batch	*db_batch(struct rq *, int);
+int	 db_stmt(struct db_batch *, const char *);
+void	 db_param(struct db_batch *, const char *);	/* NULL: SQL NULL */
+void	 db_paramn(struct db_batch *, const char *, size_t);
+void	 db_paramf(struct db_batch *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 db_run(struct rq *, struct db_batch *, rq_fn);
+PGresult	*db_res(struct rq *, int);
+int	 db_ok(struct rq *);
+int	 db_reply_error(struct rq *);
+void	 db_rq_free(struct rq *);
+void	 db_worker_init(void);
+int	 db_pool_in_use(void);
+int	 db_pool_size(void);
+int	 db_available(void);
+
+/*
+ * rds.c: one async hiredis connection per worker, driven by Kore's epoll
+ * loop.  Callbacks get a NULL reply when Redis is down or too slow; callers
+ * decide whether that fails open (rate limits) or closed (login).
+ */
+struct redisReply;
+typedef void	(*rds_cb)(struct redisReply *, void *);
+
+int	 rds_cmd(rds_cb, void *, int, const char **, const size_t *);
+int	 rds_cmd_rq(struct rq *, void (*)(struct rq *, struct redisReply *),
+	    rq_fn, int, const char **, const size_t *);
+int	 rds_up(void);
+void	 rds_worker_init(void);
+void	 rds_rq_free(struct rq *);
+
+/* metrics.c */
+void	 met_parent_init(void);
+void	 met_worker_start(void);
+void	 met_request(int, int, uint64_t);
+void	 met_render(struct buf *);
+void	 met_set_gauge(int, int64_t);
+
+#define MET_G_DB_IN_USE		0
+#define MET_G_DB_SIZE		1
+#define MET_G_REDIS_UP		2
+#define MET_G__COUNT		3
+
+#endif /* CRM_SRV_H */

@@ -1,0 +1,15 @@
+/*
+ * modules.c: every module of the service, listed once.  The pipeline
+ * builds its route table from this list at worker start.
+ */
+
+#include "srv.h"
+
+extern const struct crm_module	ops_module;
+extern const struct crm_module	tenants_module;
+
+const struct crm_module *crm_modules[] = {
+	&ops_module,
+	&tenants_module,
+	NULL
+};
