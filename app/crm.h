@@ -14,6 +14,7 @@
  *	problem.c	problem_ the one table of error codes (RFC 9457)
  *	conf.c		conf_ configuration from the environment
  *	log.c		log_ JSON log lines
+ *	route.c		route_ route patterns and matching
  */
 
 #ifndef CRM_H
@@ -83,6 +84,7 @@ char	*js_dump(const json_t *, size_t *);	/* compact; free with xfree */
 void	 js_dump_buf(const json_t *, struct buf *);
 void	 js_escape(struct buf *, const char *, size_t); /* adds "...", quoted */
 int	 js_utf8_valid(const void *, size_t);
+void	 js_utf8_repair(struct buf *, const void *, size_t); /* bad -> U+FFFD */
 const char	*js_get_str(const json_t *, const char *);
 int	 js_depth_ok(const json_t *, int);
 
@@ -185,5 +187,28 @@ void	 log_msg(int, const char *, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	 log_line(struct buf *);	/* writes buf + '\n' atomically */
 void	 log_ts(struct buf *);		/* appends "ts":"...Z" */
+
+/* route.c: "/v1/contacts/{id}" patterns; methods are opaque bit masks. */
+#define ROUTE_MAXSEGS		8
+#define ROUTE_SEGLEN		128
+#define ROUTE_MAXPARAMS		4
+
+struct route_pat {
+	int	 method;
+	int	 nsegs;
+	char	*segs[ROUTE_MAXSEGS];		/* NULL: a {parameter} */
+};
+
+struct route_match {
+	int	 allowed;			/* methods matching the path */
+	int	 nparams;
+	char	 params[ROUTE_MAXPARAMS][ROUTE_SEGLEN];
+};
+
+int	 route_split(const char *, char [ROUTE_MAXSEGS][ROUTE_SEGLEN]);
+int	 route_compile(struct route_pat *, const char *, int);
+void	 route_free(struct route_pat *);
+int	 route_match(const struct route_pat *, int, int, const char *,
+	    struct route_match *);
 
 #endif /* CRM_H */

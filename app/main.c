@@ -15,6 +15,8 @@
 
 #include <kore/seccomp.h>
 
+#define CRM_DRAIN_MS	8000
+
 KORE_SECCOMP_FILTER("crm",
 	KORE_SYSCALL_ALLOW(newfstatat),
 	KORE_SYSCALL_ALLOW(socket),
@@ -74,8 +76,24 @@ kore_worker_configure(void)
 	}
 }
 
+/*
+ * Kore leaves its loop as soon as SIGTERM arrives.  Finish what is in
+ * flight first (bounded: an orchestrator's grace period is ~10 s); this
+ * worker has already given up the accept lock, so no new connection comes.
+ */
 void
 kore_worker_teardown(void)
 {
+	uint64_t	end;
+
+	end = kore_time_ms() + CRM_DRAIN_MS;
+	while (http_request_count > 0 && kore_time_ms() < end) {
+		kore_platform_event_wait(10);
+		kore_timer_run(kore_time_ms());
+		http_process();
+	}
+	if (http_request_count > 0)
+		log_msg(LOG_LVL_WARN, "shutdown", "%u requests cut off",
+		    http_request_count);
 	rds_worker_teardown();
 }

@@ -21,21 +21,19 @@
 #include "srv.h"
 
 #define PIPE_BODY_MAX		(1024 * 1024)
-#define PIPE_MAXSEGS		8
 
 struct pipe_hooks	pipe_hooks;
 
-#define PIPE_SEGLEN		128
+struct pipe_hooks	pipe_hooks;
 
-/* A route with its pattern split once; a NULL segment is a {parameter}. */
+/* The flat route table; pipe_pats[i] is the compiled pattern of entry i. */
 struct pipe_entry {
 	const struct route		*route;
 	const struct crm_module		*module;
-	int				 nsegs;
-	char				*segs[PIPE_MAXSEGS];
 };
 
 static struct pipe_entry	*pipe_routes;
+static struct route_pat		*pipe_pats;
 static int			 pipe_nroutes;
 
 static int	pipe_request_id(struct rq *);
@@ -62,23 +60,6 @@ static const struct {
 
 #define PIPE_NSTEPS	((int)(sizeof(pipe_steps) / sizeof(pipe_steps[0])))
 
-static int	pipe_split(const char *, char [PIPE_MAXSEGS][PIPE_SEGLEN]);
-
-static void
-pipe_entry_init(struct pipe_entry *e, const struct route *r,
-    const struct crm_module *m)
-{
-	char	segs[PIPE_MAXSEGS][PIPE_SEGLEN];
-	int	i;
-
-	if ((e->nsegs = pipe_split(r->path, segs)) == -1)
-		crm_fatal("route %s: bad pattern", r->path);
-	for (i = 0; i < e->nsegs; i++)
-		e->segs[i] = segs[i][0] == '{' ? NULL : xstrdup(segs[i]);
-	e->route = r;
-	e->module = m;
-}
-
 /*
  * Build the flat route table from every module.  Test-only routes join
  * only when the operator enabled them.
@@ -93,13 +74,18 @@ pipe_worker_init(void)
 	for (i = 0; crm_modules[i] != NULL; i++)
 		n += crm_modules[i]->nroutes;
 	pipe_routes = xcalloc(n, sizeof(*pipe_routes));
+	pipe_pats = xcalloc(n, sizeof(*pipe_pats));
 	for (i = 0; (m = crm_modules[i]) != NULL; i++) {
 		for (j = 0; j < m->nroutes; j++) {
 			if ((m->routes[j].flags & RT_TEST) &&
 			    !crm_conf.test_routes)
 				continue;
-			pipe_entry_init(&pipe_routes[pipe_nroutes++],
-			    &m->routes[j], m);
+			if (route_compile(&pipe_pats[pipe_nroutes],
+			    m->routes[j].path, m->routes[j].method) == -1)
+				crm_fatal("route %s: bad pattern",
+				    m->routes[j].path);
+			pipe_routes[pipe_nroutes].route = &m->routes[j];
+			pipe_routes[pipe_nroutes++].module = m;
 		}
 	}
 }
@@ -130,6 +116,7 @@ pipe_free(struct http_request *req)
 		return;
 	db_rq_free(rq);
 	rds_rq_free(rq);
+	lim_rq_free(rq);
 	if (rq->h_free != NULL && rq->h != NULL)
 		rq->h_free(rq->h);
 	for (i = 0; i < rq->nparams; i++)
@@ -225,55 +212,6 @@ pipe_request_id(struct rq *rq)
 
 /* Step 2: find the route; remember the path parameters. */
 static int
-pipe_split(const char *path, char segs[PIPE_MAXSEGS][PIPE_SEGLEN])
-{
-	int		 n = 0;
-	const char	*p = path, *e;
-	size_t		 len;
-
-	if (*p != '/')
-		return (-1);
-	while (*p == '/' && p[1] != '\0') {
-		p++;
-		e = strchr(p, '/');
-		len = e ? (size_t)(e - p) : strlen(p);
-		if (n == PIPE_MAXSEGS || len == 0 || len >= PIPE_SEGLEN)
-			return (-1);
-		memcpy(segs[n], p, len);
-		segs[n++][len] = '\0';
-		p += len;
-	}
-	return (*p == '\0' || (*p == '/' && p[1] == '\0') ? n : -1);
-}
-
-static int
-pipe_route_matches(const struct pipe_entry *e,
-    char segs[PIPE_MAXSEGS][PIPE_SEGLEN], int n)
-{
-	int	i;
-
-	if (e->nsegs != n)
-		return (0);
-	for (i = 0; i < n; i++) {
-		if (e->segs[i] != NULL && strcmp(e->segs[i], segs[i]) != 0)
-			return (0);
-	}
-	return (1);
-}
-
-static void
-pipe_take_params(struct rq *rq, const struct pipe_entry *e,
-    char segs[PIPE_MAXSEGS][PIPE_SEGLEN])
-{
-	int	i;
-
-	for (i = 0; i < e->nsegs && rq->nparams < RQ_MAXPARAMS; i++) {
-		if (e->segs[i] == NULL)
-			rq->params[rq->nparams++] = xstrdup(segs[i]);
-	}
-}
-
-static int
 pipe_method(int m)
 {
 	return (m == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : m);
@@ -306,27 +244,20 @@ pipe_not_allowed(struct rq *rq, int methods)
 static int
 pipe_match(struct rq *rq)
 {
-	char	segs[PIPE_MAXSEGS][128];
-	int	i, n, methods, m;
+	struct route_match	m;
+	int			i, j;
 
-	if ((n = pipe_split(rq->req->path, segs)) == -1)
+	i = route_match(pipe_pats, pipe_nroutes, pipe_method(rq->req->method),
+	    rq->req->path, &m);
+	if (i == -1 && m.allowed != 0)
+		return (pipe_not_allowed(rq, m.allowed));
+	if (i == -1)
 		return (reply_problem(rq, PROB_NOT_FOUND, "no such resource"));
-	m = pipe_method(rq->req->method);
-	methods = 0;
-	for (i = 0; i < pipe_nroutes; i++) {
-		if (!pipe_route_matches(&pipe_routes[i], segs, n))
-			continue;
-		methods |= pipe_routes[i].route->method;
-		if (pipe_routes[i].route->method != m)
-			continue;
-		rq->route = pipe_routes[i].route;
-		rq->route_idx = i;
-		pipe_take_params(rq, &pipe_routes[i], segs);
-		return (PIPE_NEXT);
-	}
-	if (methods != 0)
-		return (pipe_not_allowed(rq, methods));
-	return (reply_problem(rq, PROB_NOT_FOUND, "no such resource"));
+	rq->route = pipe_routes[i].route;
+	rq->route_idx = i;
+	for (j = 0; j < m.nparams; j++)
+		rq->params[rq->nparams++] = xstrdup(m.params[j]);
+	return (PIPE_NEXT);
 }
 
 /* Step 3: the body.  JSON routes get a parsed, bounded, valid document. */

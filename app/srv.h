@@ -18,6 +18,7 @@
  *	db.c		db_    async PostgreSQL: pool, pipelined tenant transactions
  *	rds.c		rds_   async Redis on Kore's event loop
  *	ops.c		ops_   /healthz /readyz /metrics and test-only routes
+ *	limit.c		lim_   rate limits (GCRA in Redis)
  *	metrics.c	met_   counters shared by all workers (Prometheus text)
  *	main.c		crm_   Kore hooks: configure, seccomp, teardown
  */
@@ -119,6 +120,7 @@ struct rq {
 	struct db_conn		*conn;		/* bound while a tx is open */
 	struct db_wait		*dbw;		/* pending db operation */
 	struct rds_wait		*rdw;		/* pending redis command */
+	struct lim_state	*lim;		/* rate limiter state */
 
 	void			*h;		/* handler state */
 	void			(*h_free)(void *);
@@ -228,6 +230,23 @@ int	 rds_cmd_rq(struct rq *, void (*)(struct rq *, struct redisReply *),
 int	 rds_up(void);
 void	 rds_worker_init(void);
 void	 rds_rq_free(struct rq *);
+
+/*
+ * limit.c: GCRA rate limits in one Lua script; lim_check() runs next(rq)
+ * when allowed and replies 429 when not.
+ */
+#define LIM_MAXSUBJ	4
+
+struct lim_subject {
+	const char	*name;		/* "tenant", "user", "key", "ip" */
+	char		 key[160];	/* from keys.h */
+	int		 per_min;
+};
+
+void	 lim_worker_init(void);
+int	 lim_check(struct rq *, const struct lim_subject *, int, int, rq_fn);
+int	 lim_scale(int);
+void	 lim_rq_free(struct rq *);
 
 /* metrics.c */
 void	 met_parent_init(void);
