@@ -15,6 +15,7 @@
  *	conf.c		conf_ configuration from the environment
  *	log.c		log_ JSON log lines
  *	route.c		route_ route patterns and matching
+ *	perm.c		perm_ roles, grants, record scopes
  */
 
 #ifndef CRM_H
@@ -210,5 +211,25 @@ int	 route_compile(struct route_pat *, const char *, int);
 void	 route_free(struct route_pat *);
 int	 route_match(const struct route_pat *, int, int, const char *,
 	    struct route_match *);
+
+/* perm.c: grants are "<resource>:<action>", either side may be "*". */
+#define PERM_SCOPE_OWN		1
+#define PERM_SCOPE_TEAM		2
+#define PERM_SCOPE_ALL		3
+
+struct perm_role {
+	const char		*name;
+	int			 scope;
+	const char *const	*grants;	/* NULL-terminated */
+};
+
+const struct perm_role	*perm_builtin(const char *);
+const struct perm_role	*perm_builtin_at(size_t);
+int	 perm_valid(const char *);
+int	 perm_allows(const char *const *, const char *);
+int	 perm_key_scope_valid(const char *);
+int	 perm_key_allows(const char *const *, const char *);
+int	 perm_scope_parse(const char *);
+const char	*perm_scope_name(int);
 
 #endif /* CRM_H */
