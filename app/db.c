@@ -556,6 +556,7 @@ db_run(struct rq *rq, struct db_batch *b, rq_fn next)
 	w->next = next;
 	w->deadline = rq->deadline_ms;
 	rq->dbw = w;
+	rq->next = next;
 	http_request_sleep(rq->req);
 
 	if ((c = rq->conn) != NULL) {		/* inside an open tx */
@@ -575,6 +576,7 @@ db_run(struct rq *rq, struct db_batch *b, rq_fn next)
 	if (!db_available() || db_nqueued >= DB_QUEUE_MAX) {
 		b->unavailable = 1;
 		rq->dbw = NULL;
+		rq->next = NULL;
 		xfree(w);
 		http_request_wakeup(rq->req);
 		return (next(rq));

@@ -35,7 +35,8 @@ KORE_SECCOMP_FILTER("crm",
 	KORE_SYSCALL_ALLOW(sysinfo),
 	KORE_SYSCALL_ALLOW(prlimit64),
 	KORE_SYSCALL_ALLOW(sched_yield),
-	KORE_SYSCALL_ALLOW(shutdown)
+	KORE_SYSCALL_ALLOW(shutdown),
+	KORE_SYSCALL_ALLOW(mremap)
 );
 
 void	kore_parent_configure(int, char **);
@@ -54,6 +55,10 @@ kore_parent_configure(int argc, char **argv)
 	if (crm_conf.database_url[0] == '\0') {
 		fprintf(stderr, "crm: configuration: CRM_DATABASE_URL is "
 		    "required\n");
+		exit(1);
+	}
+	if (rds_url_check(crm_conf.redis_url, err, sizeof(err)) == -1) {
+		fprintf(stderr, "crm: configuration: CRM_REDIS_URL: %s\n", err);
 		exit(1);
 	}
 	log_set_level(crm_conf.log_level);

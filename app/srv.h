@@ -229,7 +229,9 @@ int	 rds_cmd_rq(struct rq *, void (*)(struct rq *, struct redisReply *),
 	    rq_fn, int, const char **, const size_t *);
 int	 rds_up(void);
 void	 rds_worker_init(void);
+void	 rds_worker_teardown(void);
 void	 rds_rq_free(struct rq *);
+int	 rds_url_check(const char *, char *, size_t);	/* 0 ok, -1 + why */
 
 /*
  * limit.c: GCRA rate limits in one Lua script; lim_check() runs next(rq)
