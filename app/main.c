@@ -36,7 +36,8 @@ KORE_SECCOMP_FILTER("crm",
 	KORE_SYSCALL_ALLOW(prlimit64),
 	KORE_SYSCALL_ALLOW(sched_yield),
 	KORE_SYSCALL_ALLOW(shutdown),
-	KORE_SYSCALL_ALLOW(mremap)
+	KORE_SYSCALL_ALLOW(mremap),
+	KORE_SYSCALL_ALLOW(getdents64)
 );
 
 void	kore_parent_configure(int, char **);
