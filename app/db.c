@@ -238,10 +238,16 @@ db_watch(struct db_conn *c, int events)
 	c->mask = events;
 }
 
+/*
+ * libpq closes its socket itself when it sees EOF; a closed fd has already
+ * left epoll, and Kore's disable_read() is fatal on it.  So only unregister
+ * a socket libpq still holds.
+ */
 static void
 db_unwatch(struct db_conn *c)
 {
-	if (c->mask != 0 && c->fd != -1)
+	if (c->mask != 0 && c->fd != -1 && c->pg != NULL &&
+	    PQsocket(c->pg) == c->fd)
 		kore_platform_disable_read(c->fd);
 	c->mask = 0;
 }
@@ -286,6 +292,14 @@ db_conn_open(void)
 	db_watch(c, EPOLLOUT);
 }
 
+/* Server notices (e.g. "terminating connection") go to our log. */
+static void
+db_notice(void *arg, const char *msg)
+{
+	log_msg(LOG_LVL_WARN, "db_notice", "%.*s", (int)strcspn(msg, "\n"),
+	    msg);
+}
+
 /*
  * Drive PQconnectPoll().  libpq may switch sockets while it tries several
  * addresses; a closed fd has already left epoll, so we only re-register.
@@ -310,6 +324,7 @@ db_connect_step(struct db_conn *c)
 		db_watch(c, EPOLLOUT);
 		break;
 	case PGRES_POLLING_OK:
+		PQsetNoticeProcessor(c->pg, db_notice, NULL);
 		if (PQsetnonblocking(c->pg, 1) != 0 ||
 		    PQenterPipelineMode(c->pg) != 1) {
 			db_conn_close(c, "cannot enter pipeline mode");
@@ -683,22 +698,35 @@ db_cleaning_done(struct db_conn *c)
 	return (1);
 }
 
-/* Returns 0 when the connection was closed (and freed) on the way. */
+/*
+ * Read what arrived.  Each statement's results end with one NULL from
+ * PQgetResult(); two NULLs in a row mean nothing more is readable now (on a
+ * broken connection libpq keeps answering NULL, so the second one must stop
+ * the loop).  Returns 0 when the connection was closed (and freed).
+ */
 static int
 db_read(struct db_conn *c)
 {
 	PGresult	*res;
+	int		 nulls = 0;
 
 	if (!PQconsumeInput(c->pg)) {
 		db_conn_close(c, "connection lost");
 		return (0);
 	}
 	while (!PQisBusy(c->pg)) {
+		if (PQstatus(c->pg) == CONNECTION_BAD) {
+			db_conn_close(c, "connection broken");
+			return (0);
+		}
 		if ((res = PQgetResult(c->pg)) == NULL) {
+			if (++nulls > 1)
+				break;
 			if (c->op != NULL)
 				c->op->cur++;
 			continue;
 		}
+		nulls = 0;
 		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
 			PQclear(res);
 			if (c->state == DBC_CLEANING)

@@ -290,15 +290,16 @@ pipe_parse(struct rq *rq)
 
 	if (rq->route->flags & RT_RAW)
 		return (PIPE_NEXT);
+	/* Checked first: bodies over 1 MiB were spooled to disk by Kore. */
+	if (len > PIPE_BODY_MAX)
+		return (reply_problem(rq, PROB_PAYLOAD_TOO_LARGE,
+		    "the body exceeds %d bytes", PIPE_BODY_MAX));
 	if (len == 0 || rq->req->http_body == NULL) {
 		if (rq->route->flags & RT_JSON)
 			return (reply_problem(rq, PROB_INVALID_JSON,
 			    "a JSON body is required"));
 		return (PIPE_NEXT);
 	}
-	if (len > PIPE_BODY_MAX)
-		return (reply_problem(rq, PROB_PAYLOAD_TOO_LARGE,
-		    "the body exceeds %d bytes", PIPE_BODY_MAX));
 	if (!pipe_content_json(rq))
 		return (reply_problem(rq, PROB_UNSUPPORTED_MEDIA_TYPE,
 		    "send application/json; charset=utf-8"));
