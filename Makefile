@@ -15,7 +15,7 @@ WARN	= -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 $(WARN) -Werror -fPIC -Iapp -I. -I/usr/include/postgresql \
 	   -D_GNU_SOURCE
-LIBS	= -lpq -lhiredis -ljansson -ljwt -lcrypto -lssl -lm
+LIBS	= -lpq -lhiredis -ljansson -ljwt -largon2 -lcrypto -lssl -lm
 
 # Files that talk to Kore (request pipeline, async PostgreSQL and Redis, the
 # HTTP handlers of every module).  Everything else under app/ is Kore-free.
@@ -36,7 +36,10 @@ PYTHON	:= /usr/bin/python3
 
 .PHONY: all deps run stop test unit unit-valgrind bench clean fmt
 
-all: $(BUILD)/crm.so $(BUILD)/crmctl $(BUILD)/crm-worker
+# crm-worker joins the build with its source (the jobs issue).
+WORKER	:= $(if $(wildcard app/crm_worker.c),$(BUILD)/crm-worker)
+
+all: $(BUILD)/crm.so $(BUILD)/crmctl $(WORKER)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
