@@ -39,6 +39,12 @@
 #define DB_BACKOFF_MIN_MS	100
 #define DB_BACKOFF_MAX_MS	2000
 #define DB_TICK_MS		100
+#define DB_PREP_MAX		256	/* prepared statements per connection */
+
+/* What each command sent in a pipeline was, to route its result. */
+#define DBI_CTX			-1	/* BEGIN, tenant context, principal */
+#define DBI_PREPARE		-2	/* Parse of a new prepared statement */
+#define DBI_COMMIT		-3
 
 enum dbc_state {
 	DBC_CONNECTING,
@@ -46,6 +52,23 @@ enum dbc_state {
 	DBC_BUSY,	/* a batch is in flight */
 	DBC_BOUND,	/* idle, but inside a request's open transaction */
 	DBC_CLEANING	/* rolling back before it can be reused */
+};
+
+/*
+ * A statement prepared on one connection.  Statements are prepared the
+ * first time a connection sees their text, inside the same pipeline, so
+ * preparing costs no round trip; pgbench -M prepared is the baseline we
+ * measure against, and planning is most of a short query's cost.
+ */
+struct db_prep {
+	uint64_t		 hash;
+	char			*sql;		/* NULL: free slot */
+	int			 ready;		/* the server confirmed it */
+};
+
+struct db_item {
+	int			 kind;		/* statement index or DBI_* */
+	int			 slot;		/* db_prep slot for DBI_PREPARE */
 };
 
 struct db_conn {
@@ -58,6 +81,9 @@ struct db_conn {
 	uint64_t		 since;
 	struct db_wait		*op;
 	struct rq		*owner;		/* DBC_BOUND */
+	struct db_prep		 prep[DB_PREP_MAX];
+	int			 nprep;
+	int			 prep_failed;
 	TAILQ_ENTRY(db_conn)	 list;
 };
 
@@ -66,10 +92,10 @@ struct db_wait {
 	struct db_batch		*batch;		/* NULL once the request left */
 	struct db_conn		*conn;
 	rq_fn			 next;
-	int			 pre;		/* statements before the batch */
-	int			 total;		/* statements sent */
-	int			 cur;		/* statement being read */
-	int			 commit;	/* COMMIT was sent */
+	struct db_item		*items;		/* one per command sent */
+	int			 nitems;
+	int			 itemcap;
+	int			 cur;		/* item being read */
 	uint64_t		 deadline;
 	TAILQ_ENTRY(db_wait)	 list;
 };
@@ -84,6 +110,7 @@ static int			db_nqueued;
 static int			db_busy;
 static uint64_t			db_down_until;
 static int			db_backoff = DB_BACKOFF_MIN_MS;
+struct db_hooks			db_hooks;
 static char			db_options[128];
 
 static void	db_event(void *, int);
@@ -364,11 +391,14 @@ db_conn_close(struct db_conn *c, const char *why)
 {
 	struct db_wait	*w;
 	struct rq	*owner;
+	int		 i;
 
 	db_unwatch(c);
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	c->pg = NULL;
+	for (i = 0; i < DB_PREP_MAX; i++)
+		xfree(c->prep[i].sql);
 	if (c->state == DBC_BUSY || c->state == DBC_CLEANING ||
 	    c->state == DBC_BOUND)
 		db_busy--;
@@ -446,26 +476,92 @@ db_release(struct db_conn *c)
 		db_watch(c, EPOLLOUT);
 }
 
-/* Sending a batch. */
+/* Prepared statements, by text. */
 
-static int
-db_send(struct db_conn *c, const char *sql, int n, char **vals)
+static uint64_t
+db_hash(const char *s)
 {
-	return (PQsendQueryParams(c->pg, sql, n, NULL,
-	    (const char *const *)vals, NULL, NULL, 0) == 1);
+	uint64_t	h = 1469598103934665603ULL;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return (h);
+}
+
+/* The slot of sql, or of the free slot where it would go; -1 when full. */
+static int
+db_prep_slot(struct db_conn *c, const char *sql, uint64_t h)
+{
+	int	i, n;
+
+	for (n = 0, i = h % DB_PREP_MAX; n < DB_PREP_MAX;
+	    n++, i = (i + 1) % DB_PREP_MAX) {
+		if (c->prep[i].sql == NULL)
+			return (i);
+		if (c->prep[i].hash == h && strcmp(c->prep[i].sql, sql) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+static void
+db_item(struct db_wait *w, int kind, int slot)
+{
+	if (w->nitems == w->itemcap) {
+		w->itemcap = w->itemcap ? w->itemcap * 2 : 16;
+		w->items = xrealloc(w->items, w->itemcap * sizeof(*w->items));
+	}
+	w->items[w->nitems].kind = kind;
+	w->items[w->nitems++].slot = slot;
+}
+
+/*
+ * Send one statement, prepared when the connection has room for it.  The
+ * statement name is its slot: "s<slot>" exists on this connection exactly
+ * while prep[slot].sql is set.
+ */
+static int
+db_send(struct db_conn *c, struct db_wait *w, int kind, const char *sql,
+    int n, char **vals)
+{
+	const char *const	*v = (const char *const *)vals;
+	uint64_t		 h = db_hash(sql);
+	char			 name[16];
+	int			 slot;
+
+	if (c->nprep >= DB_PREP_MAX * 3 / 4 ||
+	    (slot = db_prep_slot(c, sql, h)) == -1) {
+		db_item(w, kind, -1);
+		return (PQsendQueryParams(c->pg, sql, n, NULL, v, NULL, NULL,
+		    0) == 1);
+	}
+	(void)snprintf(name, sizeof(name), "s%d", slot);
+	if (c->prep[slot].sql == NULL) {
+		c->prep[slot].sql = xstrdup(sql);
+		c->prep[slot].hash = h;
+		c->prep[slot].ready = 0;
+		c->nprep++;
+		if (PQsendPrepare(c->pg, name, sql, n, NULL) != 1)
+			return (0);
+		db_item(w, DBI_PREPARE, slot);
+	}
+	db_item(w, kind, -1);
+	return (PQsendQueryPrepared(c->pg, name, n, v, NULL, NULL, 0) == 1);
 }
 
 /*
  * The tenant context statement.  With set_config() the tenant travels as
  * a bind parameter.  On Citus set_config() does not reach the shards, so
  * the SET LOCAL form is used there; SET LOCAL takes no parameter, so the
- * literal is our own re-formatting of a parsed UUID, never request text.
+ * literal is our own re-formatting of a parsed UUID, never request text
+ * (and it is not prepared: its text differs per tenant).
  */
 static int
-db_send_context(struct db_conn *c, struct rq *rq)
+db_send_context(struct db_conn *c, struct db_wait *w)
 {
-	uint8_t		raw[UUID_LEN];
-	char		uuid[UUID_STRLEN + 1], sql[96];
+	struct rq	*rq = w->rq;
+	uint8_t		 raw[UUID_LEN];
+	char		 uuid[UUID_STRLEN + 1], sql[96];
 	char		*vals[2];
 
 	if (uuid7_parse(rq->who.tenant, raw) == -1)
@@ -474,12 +570,36 @@ db_send_context(struct db_conn *c, struct rq *rq)
 	if (crm_conf.tenant_guc_mode == 1) {
 		(void)snprintf(sql, sizeof(sql),
 		    "SET LOCAL app.tenant_id = '%s'", uuid);
-		return (db_send(c, sql, 0, NULL));
+		db_item(w, DBI_CTX, -1);
+		return (PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL,
+		    NULL, 0) == 1);
 	}
 	vals[0] = uuid;
 	vals[1] = rq->who.user[0] ? rq->who.user : NULL;
-	return (db_send(c, "SELECT set_config('app.tenant_id', $1, true), "
-	    "set_config('app.user_id', coalesce($2, ''), true)", 2, vals));
+	return (db_send(c, w, DBI_CTX, "SELECT set_config('app.tenant_id', "
+	    "$1, true), set_config('app.user_id', coalesce($2, ''), true)",
+	    2, vals));
+}
+
+/*
+ * The principal check (identity module): one more statement in the same
+ * round trip that verifies the session or API key is still valid, so a
+ * revocation takes effect on the very next request.
+ */
+static int
+db_send_principal(struct db_conn *c, struct db_wait *w)
+{
+	const char	*sql;
+	char		*vals[DB_HOOK_PARAMS];
+	char		 store[DB_HOOK_PARAMS][48];
+	int		 n;
+
+	if (db_hooks.principal == NULL)
+		return (1);
+	n = db_hooks.principal(w->rq, w->batch->flags, &sql, vals, store);
+	if (n < 0)
+		return (1);
+	return (db_send(c, w, DBI_CTX, sql, n, vals));
 }
 
 static int
@@ -492,19 +612,15 @@ db_send_begin(struct db_conn *c, struct db_wait *w)
 		return (1);
 	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		return (0);
-	if (!db_send(c, (b->flags & DB_READONLY) ?
+	if (!db_send(c, w, DBI_CTX, (b->flags & DB_READONLY) ?
 	    "BEGIN READ ONLY" : "BEGIN", 0, NULL))
 		return (0);
-	w->pre++;
 	c->in_tx = 1;
 	if (b->flags & DB_NOTENANT)
 		return (1);
 	if (w->rq->who.tenant[0] == '\0')
 		return (0);
-	if (!db_send_context(c, w->rq))
-		return (0);
-	w->pre++;
-	return (1);
+	return (db_send_context(c, w) && db_send_principal(c, w));
 }
 
 static int
@@ -518,16 +634,12 @@ db_send_all(struct db_conn *c, struct db_wait *w)
 		return (0);
 	for (i = 0; i < b->nstmts; i++) {
 		s = &b->stmts[i];
-		if (!db_send(c, s->sql, s->nparams, b->vals + s->first))
+		if (!db_send(c, w, i, s->sql, s->nparams, b->vals + s->first))
 			return (0);
 	}
-	w->total = w->pre + b->nstmts;
-	if (b->flags & DB_TX) {
-		if (!db_send(c, "COMMIT", 0, NULL))
-			return (0);
-		w->commit = 1;
-		w->total++;
-	}
+	if ((b->flags & DB_TX) &&
+	    !db_send(c, w, DBI_COMMIT, "COMMIT", 0, NULL))
+		return (0);
 	return (PQpipelineSync(c->pg) == 1);
 }
 
@@ -606,18 +718,17 @@ db_run(struct rq *rq, struct db_batch *b, rq_fn next)
 /* Receiving. */
 
 static void
-db_record_error(struct db_wait *w, PGresult *res)
+db_record_error(struct db_wait *w, PGresult *res, int idx)
 {
 	struct db_batch	*b = w->batch;
 	const char	*st, *msg, *con;
-	int		 idx = w->cur - w->pre;
 
 	if (b == NULL || b->failed != -1)
 		return;
 	st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
-	b->failed = (idx < 0 || idx >= b->nstmts) ? b->nstmts : idx;
+	b->failed = idx >= 0 ? idx : b->nstmts;
 	(void)snprintf(b->sqlstate, sizeof(b->sqlstate), "%s",
 	    st ? st : "XX000");
 	b->errmsg = xstrdup(msg ? msg : "unknown error");
@@ -625,25 +736,29 @@ db_record_error(struct db_wait *w, PGresult *res)
 		b->errconstraint = xstrdup(con);
 }
 
+/* Route one result by what its command was. */
 static void
-db_store(struct db_wait *w, PGresult *res)
+db_store(struct db_conn *c, struct db_wait *w, PGresult *res)
 {
-	int	idx = w->cur - w->pre;
+	ExecStatusType	 st = PQresultStatus(res);
+	struct db_item	 it = { DBI_CTX, -1 };
+	int		 ok;
 
-	switch (PQresultStatus(res)) {
-	case PGRES_TUPLES_OK:
-	case PGRES_COMMAND_OK:
-		if (w->batch != NULL && idx >= 0 && idx < w->batch->nstmts &&
-		    w->batch->stmts[idx].res == NULL) {
-			w->batch->stmts[idx].res = res;
-			return;
-		}
-		break;
-	case PGRES_PIPELINE_ABORTED:
-		break;
-	default:
-		db_record_error(w, res);
-		break;
+	if (w->cur < w->nitems)
+		it = w->items[w->cur];
+	ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+	if (it.kind == DBI_PREPARE) {
+		if (ok)
+			c->prep[it.slot].ready = 1;
+		else
+			c->prep_failed = 1;
+	}
+	if (!ok && st != PGRES_PIPELINE_ABORTED)
+		db_record_error(w, res, it.kind);
+	if (ok && it.kind >= 0 && w->batch != NULL &&
+	    it.kind < w->batch->nstmts && w->batch->stmts[it.kind].res == NULL) {
+		w->batch->stmts[it.kind].res = res;
+		return;
 	}
 	PQclear(res);
 }
@@ -659,6 +774,7 @@ db_finish(struct db_wait *w, int ok)
 		rq->next = w->next;
 		pipe_wake(rq);
 	}
+	xfree(w->items);
 	xfree(w);
 }
 
@@ -677,13 +793,21 @@ db_op_complete(struct db_conn *c)
 		c->state = DBC_BOUND;
 		c->owner = rq;
 		rq->conn = c;
-	} else {
-		if (rq != NULL)
-			rq->conn = NULL;
-		c->in_tx = 0;
-		db_release(c);
+		db_finish(w, 1);
+		return;
 	}
+	if (rq != NULL)
+		rq->conn = NULL;
+	c->in_tx = 0;
 	db_finish(w, 1);
+	/*
+	 * A failed Parse left our statement cache ahead of the server's; such
+	 * failures are bugs, not traffic, so the connection simply goes.
+	 */
+	if (c->prep_failed)
+		db_conn_close(c, "a statement failed to prepare");
+	else
+		db_release(c);
 }
 
 static int
@@ -736,7 +860,7 @@ db_read(struct db_conn *c)
 			return (1);
 		}
 		if (c->op != NULL)
-			db_store(c->op, res);
+			db_store(c, c->op, res);
 		else
 			PQclear(res);
 	}

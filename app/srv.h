@@ -200,6 +200,21 @@ struct db_batch {
 	int		 unavailable;		/* connection-level failure */
 };
 
+/*
+ * The identity module's principal check: given the request and the batch
+ * flags, it names one statement (and fills its parameters, using store for
+ * their text) that verifies the credential inside the transaction; it
+ * returns the parameter count, or -1 for none.
+ */
+#define DB_HOOK_PARAMS	6
+
+struct db_hooks {
+	int	(*principal)(struct rq *, int, const char **, char **,
+		    char [DB_HOOK_PARAMS][48]);
+};
+
+extern struct db_hooks	db_hooks;
+
 struct db_batch	*db_batch(struct rq *, int);
 int	 db_stmt(struct db_batch *, const char *);
 void	 db_param(struct db_batch *, const char *);	/* NULL: SQL NULL */
