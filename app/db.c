@@ -405,6 +405,7 @@ db_conn_close(struct db_conn *c, const char *why)
 	if ((owner = c->owner) != NULL)
 		owner->conn = NULL;
 	TAILQ_REMOVE(&db_conns, c, list);
+	met_count(MET_C_DB_CONN_CLOSED);
 	db_nconns--;
 	met_set_gauge(MET_G_DB_SIZE, db_nconns);
 	met_set_gauge(MET_G_DB_IN_USE, db_busy);
@@ -464,6 +465,7 @@ db_release(struct db_conn *c)
 		db_conn_close(c, "released in an unknown state");
 		return;
 	}
+	met_count(MET_C_DB_GUARD_ROLLBACK);
 	c->state = DBC_CLEANING;
 	c->owner = NULL;
 	c->op = NULL;

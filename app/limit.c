@@ -153,6 +153,7 @@ lim_done(struct rq *rq)
 	if (st->noscript && !st->retried)
 		return (lim_send(rq, 1));
 	if (st->allowed == -1) {
+		met_count(MET_C_LIMITER_FAILOPEN);
 		log_msg(LOG_LVL_WARN, "ratelimit", "limiter unavailable, "
 		    "failing %s", st->closed ? "closed" : "open");
 		if (st->closed) {

@@ -36,6 +36,7 @@ struct met_slot {
 	pid_t		pid;
 	uint64_t	starts;
 	int64_t		gauges[MET_G__COUNT];
+	uint64_t	counters[MET_C__COUNT];
 	uint64_t	count[MET_ROUTES][MET_NSTATUS];
 	uint64_t	hist[MET_ROUTES][MET_BUCKETS];
 	uint64_t	sum_us[MET_ROUTES];
@@ -88,6 +89,13 @@ met_request(int route, int status, uint64_t us)
 		;
 	met_me->hist[r][b]++;
 	met_me->sum_us[r] += us;
+}
+
+void
+met_count(int c)
+{
+	if (met_me != NULL && c >= 0 && c < MET_C__COUNT)
+		met_me->counters[c]++;
 }
 
 void
@@ -189,7 +197,11 @@ met_render_workers(struct buf *out)
 	static const char	*gname[MET_G__COUNT] = {
 		"crm_db_pool_in_use", "crm_db_pool_size", "crm_redis_up"
 	};
-	uint64_t		 restarts = 0;
+	static const char	*cname[MET_C__COUNT] = {
+		"crm_db_guard_rollbacks_total", "crm_db_connections_closed_total",
+		"crm_ratelimit_fail_open_total"
+	};
+	uint64_t		 restarts = 0, n;
 	int			 g, w;
 
 	for (g = 0; g < MET_G__COUNT; g++) {
@@ -200,6 +212,12 @@ met_render_workers(struct buf *out)
 			buf_appendf(out, "%s{worker=\"%d\"} %lld\n", gname[g], w,
 			    (long long)met_shm[w].gauges[g]);
 		}
+	}
+	for (g = 0; g < MET_C__COUNT; g++) {
+		for (n = 0, w = 0; w < MET_SLOTS; w++)
+			n += met_shm[w].counters[g];
+		buf_appendf(out, "# TYPE %s counter\n%s %llu\n", cname[g],
+		    cname[g], (unsigned long long)n);
 	}
 	for (w = 0; w < MET_SLOTS; w++) {
 		if (met_shm[w].starts > 1)

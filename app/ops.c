@@ -100,6 +100,53 @@ ops_test_echo(struct rq *rq)
 	return (reply_json(rq, 200, json_incref(rq->body)));
 }
 
+/*
+ * Test only (SECURITY.md ISO-07): open a transaction with a tenant set and
+ * answer without ending it.  The pool's release guard must roll it back
+ * before the connection serves anyone else; /v1/_test/context shows what
+ * a fresh request sees on a pooled connection.
+ */
+static int
+ops_test_left_open(struct rq *rq)
+{
+	return (reply_json(rq, 200, json_pack("{s:s}", "tenant",
+	    rq->who.tenant)));
+}
+
+static int
+ops_test_leave_open(struct rq *rq)
+{
+	struct db_batch	*b;
+
+	uuid7_new_str(rq->who.tenant);
+	b = db_batch(rq, DB_TX_OPEN);
+	db_stmt(b, "SELECT 1");
+	return (db_run(rq, b, ops_test_left_open));
+}
+
+static int
+ops_test_context_done(struct rq *rq)
+{
+	PGresult	*res;
+
+	if (!db_ok(rq))
+		return (db_reply_error(rq));
+	res = db_res(rq, 0);
+	return (reply_json(rq, 200, json_pack("{s:s}",
+	    "tenant", PQgetvalue(res, 0, 0))));
+}
+
+static int
+ops_test_context(struct rq *rq)
+{
+	struct db_batch	*b;
+
+	b = db_batch(rq, DB_NOTENANT);
+	db_stmt(b, "SELECT coalesce(current_setting('app.tenant_id', true), "
+	    "'')");
+	return (db_run(rq, b, ops_test_context_done));
+}
+
 static const struct route ops_routes[] = {
 	ROUTE(HTTP_METHOD_GET, "/healthz", "public", ops_healthz,
 	    RT_NOLIMIT | RT_NOLOG, "Liveness: the process answers"),
@@ -109,6 +156,11 @@ static const struct route ops_routes[] = {
 	    RT_NOLIMIT | RT_NOLOG, "Prometheus metrics"),
 	ROUTE(HTTP_METHOD_POST, "/v1/_test/echo", "public", ops_test_echo,
 	    RT_JSON | RT_TEST, "Test only: echo a JSON body"),
+	ROUTE(HTTP_METHOD_POST, "/v1/_test/leave-open", "public",
+	    ops_test_leave_open, RT_TEST,
+	    "Test only: leave a tenant transaction open"),
+	ROUTE(HTTP_METHOD_GET, "/v1/_test/context", "public", ops_test_context,
+	    RT_TEST, "Test only: the tenant context a fresh request sees"),
 };
 
 const struct crm_module ops_module = {

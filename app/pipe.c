@@ -40,6 +40,7 @@ static int	pipe_request_id(struct rq *);
 static int	pipe_match(struct rq *);
 static int	pipe_parse(struct rq *);
 static int	pipe_authenticate(struct rq *);
+static int	pipe_tenant(struct rq *);
 static int	pipe_ratelimit(struct rq *);
 static int	pipe_permission(struct rq *);
 static int	pipe_handler(struct rq *);
@@ -53,6 +54,7 @@ static const struct {
 	{ "route",		pipe_match },
 	{ "parse",		pipe_parse },
 	{ "authenticate",	pipe_authenticate },
+	{ "tenant",		pipe_tenant },
 	{ "rate_limit",		pipe_ratelimit },
 	{ "permission",		pipe_permission },
 	{ "handler",		pipe_handler },
@@ -329,6 +331,24 @@ pipe_authenticate(struct rq *rq)
 	reply_header(rq, "www-authenticate", "Bearer");
 	return (reply_problem(rq, PROB_UNAUTHENTICATED,
 	    "a bearer credential is required"));
+}
+
+/*
+ * The tenant comes from the credential and nowhere else: a non-public
+ * route with no tenant in its principal stops here, whatever the path,
+ * query or body say.  The identity module may refine this (tenant state).
+ */
+static int
+pipe_tenant(struct rq *rq)
+{
+	if (pipe_is_public(rq->route))
+		return (PIPE_NEXT);
+	if (rq->who.tenant[0] == '\0')
+		return (reply_problem(rq, PROB_UNAUTHENTICATED,
+		    "the credential names no tenant"));
+	if (pipe_hooks.tenant != NULL)
+		return (pipe_hooks.tenant(rq));
+	return (PIPE_NEXT);
 }
 
 static int

@@ -135,6 +135,7 @@ struct rq {
 
 struct pipe_hooks {
 	rq_fn	authenticate;
+	rq_fn	tenant;
 	rq_fn	ratelimit;
 	rq_fn	permission;
 	void	(*principal_free)(struct principal *);
@@ -271,6 +272,13 @@ void	 met_worker_start(void);
 void	 met_request(int, int, uint64_t);
 void	 met_render(struct buf *);
 void	 met_set_gauge(int, int64_t);
+
+#define MET_C_DB_GUARD_ROLLBACK	0	/* release guard rolled back */
+#define MET_C_DB_CONN_CLOSED	1	/* connections lost or closed */
+#define MET_C_LIMITER_FAILOPEN	2	/* rate limiter unavailable */
+#define MET_C__COUNT		3
+
+void	 met_count(int);
 
 #define MET_G_DB_IN_USE		0
 #define MET_G_DB_SIZE		1
