@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "crm.h"
+#include "auth.h"
 
 #define CTL_OK		0
 #define CTL_ERR		1
@@ -63,6 +64,7 @@ struct ctl_cmd {
 };
 
 static int	cmd_check_schema(int, char **);
+static int	cmd_keys(int, char **);
 static int	cmd_migrate(int, char **);
 static int	cmd_seed_demo(int, char **);
 static int	cmd_tenant(int, char **);
@@ -71,6 +73,8 @@ static int	cmd_tenant(int, char **);
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "check-schema", cmd_check_schema,
 	    "check the live schema against the tenancy rules (ISO-08)" },
+	{ "keys", cmd_keys,
+	    "keys init|rotate|list: the access-token signing key ring" },
 	{ "migrate", cmd_migrate,
 	    "apply the numbered migrations in sql/, as crm_owner" },
 	{ "seed-demo", cmd_seed_demo,
@@ -1584,3 +1588,99 @@ main(int argc, char **argv)
 	return (CTL_USAGE);
 }
 #endif
+
+/* ------------------------------------------------------------------ keys */
+
+static const char keys_usage[] =
+    "usage: crmctl keys init|list [--dir DIR]\n"
+    "       crmctl keys rotate [--dir DIR] [--activate-in SECONDS]\n"
+    "  The ES256 key ring that signs access tokens (default directory:\n"
+    "  $CRM_KEYS_DIR, else var/keys).  init creates the first key if the\n"
+    "  ring is empty.  rotate adds a new key that starts signing after\n"
+    "  SECONDS (default 900, one token lifetime, so every verifier has it\n"
+    "  first); the previous key keeps verifying until the tokens it signed\n"
+    "  have expired, so nobody is logged out.  list shows each key's state.\n";
+
+static int
+keys_args(int argc, char **argv, const char **dir, int *activate_in)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "activate-in", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int		 ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			*dir = optarg;
+			break;
+		case 'a':
+			if (ctl_int(optarg, 0, 86400 * 30, activate_in) == -1)
+				return (ctl_usage("keys", keys_usage,
+				    "--activate-in: 0..2592000 seconds"));
+			break;
+		case 'h':
+			fputs(keys_usage, stdout);
+			return (-1);
+		default:
+			return (ctl_badopt("keys", keys_usage, argv));
+		}
+	}
+	if (optind != argc)
+		return (ctl_usage("keys", keys_usage, "unexpected argument: %s",
+		    argv[optind]));
+	return (0);
+}
+
+static int
+keys_list(const char *dir)
+{
+	static const char	*names[] = { "pending", "active", "verify-only",
+				    "retired" };
+	struct kr_ring		 ring;
+	int64_t			 now = (int64_t)time(NULL);
+	size_t			 i;
+
+	if (kr_load(dir, &ring) == -1) {
+		fprintf(stderr, "crmctl keys: %s\n", kr_error());
+		return (CTL_ERR);
+	}
+	for (i = 0; i < ring.nkeys; i++)
+		printf("%s  %-11s  activate_at %lld\n", ring.keys[i].kid,
+		    names[kr_state(&ring.keys[i], now)],
+		    (long long)ring.keys[i].activate_at);
+	kr_free(&ring);
+	return (CTL_OK);
+}
+
+static int
+cmd_keys(int argc, char **argv)
+{
+	const char	*dir, *sub;
+	int		 activate_in = TOK_LIFETIME, rc;
+
+	if ((dir = getenv("CRM_KEYS_DIR")) == NULL || *dir == '\0')
+		dir = "var/keys";
+	if (argc < 2)
+		return (ctl_usage("keys", keys_usage, "missing subcommand"));
+	sub = argv[1];
+	if ((rc = keys_args(argc - 1, argv + 1, &dir, &activate_in)) != 0)
+		return (rc == -1 ? CTL_OK : rc);
+	if (strcmp(sub, "list") == 0)
+		return (keys_list(dir));
+	if (strcmp(sub, "init") == 0)
+		rc = kr_init_if_empty(dir);
+	else if (strcmp(sub, "rotate") == 0)
+		rc = kr_rotate(dir, activate_in);
+	else
+		return (ctl_usage("keys", keys_usage, "unknown subcommand: %s",
+		    sub));
+	if (rc == -1) {
+		fprintf(stderr, "crmctl keys %s: %s\n", sub, kr_error());
+		return (CTL_ERR);
+	}
+	return (keys_list(dir));
+}
