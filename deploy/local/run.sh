@@ -40,7 +40,7 @@ print_banner() {
 	local url=$1
 	echo
 	echo "crm is running: $url"
-	echo "  health:  $url/healthz   ready: $url/readyz   API docs: $url/v1/openapi.json"
+	echo "  health:  $url/healthz   ready: $url/readyz   metrics: $url/metrics"
 	if [ -s "$VAR/demo.txt" ]; then
 		echo "  demo login (crmctl seed-demo):"
 		sed 's/^/    /' "$VAR/demo.txt"
