@@ -147,6 +147,25 @@ ops_test_context(struct rq *rq)
 	return (db_run(rq, b, ops_test_context_done));
 }
 
+/* Test only: the live route table, for the authorization matrix test. */
+static int
+ops_test_routes(struct rq *rq)
+{
+	const struct crm_module	*m;
+	const struct route	*r;
+	json_t			*list;
+	int			 i;
+
+	list = json_array();
+	for (i = 0; (r = pipe_route_at(i, &m)) != NULL; i++) {
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, "
+		    "s:b}", "method", http_method_text(r->method), "path",
+		    r->path, "permission", r->perm, "module", m->name, "test",
+		    (r->flags & RT_TEST) != 0));
+	}
+	return (reply_json(rq, 200, json_pack("{s:o}", "data", list)));
+}
+
 static const struct route ops_routes[] = {
 	ROUTE(HTTP_METHOD_GET, "/healthz", "public", ops_healthz,
 	    RT_NOLIMIT | RT_NOLOG, "Liveness: the process answers"),
@@ -161,6 +180,8 @@ static const struct route ops_routes[] = {
 	    "Test only: leave a tenant transaction open"),
 	ROUTE(HTTP_METHOD_GET, "/v1/_test/context", "public", ops_test_context,
 	    RT_TEST, "Test only: the tenant context a fresh request sees"),
+	ROUTE(HTTP_METHOD_GET, "/v1/_test/routes", "public", ops_test_routes,
+	    RT_TEST, "Test only: the route table with permissions"),
 };
 
 const struct crm_module ops_module = {
