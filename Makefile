@@ -13,13 +13,13 @@ KORE_FEATURES := $(shell cat /usr/share/kore/features 2>/dev/null)
 WARN	= -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
 	  -Wpointer-arith -Wcast-qual -Wsign-compare -Wno-unused-parameter
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=gnu11 $(WARN) -Werror -fPIC -Iapp -I. -I/usr/include/postgresql \
+CFLAGS	+= -std=gnu11 $(WARN) -Werror -fPIC -Iapp -Imodules/identity -I. -I/usr/include/postgresql \
 	   -D_GNU_SOURCE
 LIBS	= -lpq -lhiredis -ljansson -ljwt -largon2 -lcrypto -lssl -lm
 
 # Files that talk to Kore (request pipeline, async PostgreSQL and Redis, the
 # HTTP handlers of every module).  Everything else under app/ is Kore-free.
-KORE_APP  := main pipe reply db rds ops metrics limit
+KORE_APP  := main pipe reply db rds ops metrics limit kdf
 KORE_SRCS := $(KORE_APP:%=app/%.c) \
 	     $(filter-out %_test.c,$(wildcard modules/*.c modules/*/*.c))
 ALL_SRCS  := $(filter-out %_test.c,$(wildcard app/*.c))

@@ -16,6 +16,7 @@
  *	log.c		log_ JSON log lines
  *	route.c		route_ route patterns and matching
  *	perm.c		perm_ roles, grants, record scopes
+ *	valid.c		val_  request body validation into one problem
  */
 
 #ifndef CRM_H
@@ -231,5 +232,27 @@ int	 perm_key_scope_valid(const char *);
 int	 perm_key_allows(const char *const *, const char *);
 int	 perm_scope_parse(const char *);
 const char	*perm_scope_name(int);
+
+/* valid.c: collect every field error; val_problem() builds the reply. */
+struct val {
+	json_t	*body;		/* borrowed */
+	json_t	*problem;
+	int	 nerr;
+	int	 unknown;
+};
+
+void	 val_init(struct val *, json_t *);
+void	 val_error(struct val *, const char *, const char *, const char *);
+void	 val_only(struct val *, const char *const *);
+const char	*val_str(struct val *, const char *, int, size_t, size_t);
+const char	*val_email(struct val *, const char *, int);
+int	 val_email_ok(const char *);
+const char	*val_enum(struct val *, const char *, int, const char *const *);
+int	 val_uuid(struct val *, const char *, int, char [37]);
+json_t	*val_str_array(struct val *, const char *, int, size_t,
+	    int (*)(const char *));
+int	 val_failed(struct val *);
+json_t	*val_problem(struct val *);
+void	 val_free(struct val *);
 
 #endif /* CRM_H */

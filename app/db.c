@@ -614,8 +614,13 @@ db_send_begin(struct db_conn *c, struct db_wait *w)
 		return (1);
 	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		return (0);
-	if (!db_send(c, w, DBI_CTX, (b->flags & DB_READONLY) ?
-	    "BEGIN READ ONLY" : "BEGIN", 0, NULL))
+	/*
+	 * Reads run READ ONLY, except for API keys: their principal check
+	 * records the key's last use.
+	 */
+	if (!db_send(c, w, DBI_CTX, (b->flags & DB_READONLY) &&
+	    w->rq->who.kind != PRINC_APIKEY ? "BEGIN READ ONLY" : "BEGIN",
+	    0, NULL))
 		return (0);
 	c->in_tx = 1;
 	if (b->flags & DB_NOTENANT)
@@ -752,8 +757,12 @@ db_store(struct db_conn *c, struct db_wait *w, PGresult *res)
 	if (it.kind == DBI_PREPARE) {
 		if (ok)
 			c->prep[it.slot].ready = 1;
-		else
+		else if (st != PGRES_PIPELINE_ABORTED)
 			c->prep_failed = 1;
+		if (!ok && st != PGRES_PIPELINE_ABORTED)
+			log_msg(LOG_LVL_ERROR, "db_prepare", "%s: %s",
+			    PQresultErrorField(res, PG_DIAG_SQLSTATE),
+			    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 	}
 	if (!ok && st != PGRES_PIPELINE_ABORTED)
 		db_record_error(w, res, it.kind);

@@ -8,6 +8,7 @@
  * make (libpq, hiredis, OpenSSL, glibc's stat family).
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,7 +18,20 @@
 
 #define CRM_DRAIN_MS	8000
 
+/*
+ * clone3 gets ENOSYS: seccomp cannot look inside its argument struct, and
+ * glibc then falls back to clone(), whose flags Kore's task filter checks.
+ * rseq must be allowed: glibc aborts a new thread that cannot register it
+ * once the main thread has (the KDF task threads).
+ */
 KORE_SECCOMP_FILTER("crm",
+	KORE_SYSCALL_DENY(clone3, ENOSYS),
+	KORE_SYSCALL_ALLOW(rseq),
+	KORE_SYSCALL_ALLOW(set_robust_list),
+	KORE_SYSCALL_ALLOW(tgkill),
+	KORE_SYSCALL_ALLOW(tgkill),
+	KORE_SYSCALL_ALLOW(tgkill),
+	KORE_SYSCALL_ALLOW(gettid),
 	KORE_SYSCALL_ALLOW(newfstatat),
 	KORE_SYSCALL_ALLOW(socket),
 	KORE_SYSCALL_ALLOW(connect),
@@ -48,6 +62,7 @@ void
 kore_parent_configure(int argc, char **argv)
 {
 	char	err[256];
+	size_t	i;
 
 	if (conf_load(err, sizeof(err)) == -1) {
 		fprintf(stderr, "crm: configuration: %s\n", err);
@@ -64,6 +79,10 @@ kore_parent_configure(int argc, char **argv)
 	}
 	log_set_level(crm_conf.log_level);
 	met_parent_init();
+	for (i = 0; crm_modules[i] != NULL; i++) {
+		if (crm_modules[i]->parent_init != NULL)
+			crm_modules[i]->parent_init();
+	}
 	log_msg(LOG_LVL_INFO, "start", "crm %s starting", CRM_VERSION);
 }
 
@@ -76,6 +95,7 @@ kore_worker_configure(void)
 	pipe_worker_init();
 	db_worker_init();
 	rds_worker_init();
+	lim_worker_init();
 	for (i = 0; crm_modules[i] != NULL; i++) {
 		if (crm_modules[i]->worker_init != NULL)
 			crm_modules[i]->worker_init();

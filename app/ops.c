@@ -185,5 +185,6 @@ static const struct route ops_routes[] = {
 };
 
 const struct crm_module ops_module = {
-	"ops", ops_routes, sizeof(ops_routes) / sizeof(ops_routes[0]), NULL
+	"ops", ops_routes, sizeof(ops_routes) / sizeof(ops_routes[0]), NULL,
+	NULL
 };

@@ -119,6 +119,7 @@ pipe_free(struct http_request *req)
 	db_rq_free(rq);
 	rds_rq_free(rq);
 	lim_rq_free(rq);
+	kdf_rq_free(rq);
 	if (rq->h_free != NULL && rq->h != NULL)
 		rq->h_free(rq->h);
 	for (i = 0; i < rq->nparams; i++)

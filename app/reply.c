@@ -62,6 +62,9 @@ reply_json(struct rq *rq, int status, json_t *body)
 {
 	struct buf	out;
 
+	if (body == NULL) {	/* a builder failed; it logged why */
+		return (reply_problem(rq, PROB_INTERNAL, NULL));
+	}
 	buf_init(&out, 512);
 	js_dump_buf(body, &out);
 	json_decref(body);

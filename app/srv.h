@@ -19,6 +19,7 @@
  *	rds.c		rds_   async Redis on Kore's event loop
  *	ops.c		ops_   /healthz /readyz /metrics and test-only routes
  *	limit.c		lim_   rate limits (GCRA in Redis)
+ *	kdf.c		kdf_   password hashing in task threads
  *	metrics.c	met_   counters shared by all workers (Prometheus text)
  *	main.c		crm_   Kore hooks: configure, seccomp, teardown
  */
@@ -50,14 +51,17 @@ typedef int	(*rq_fn)(struct rq *);
 #define PRINC_APIKEY	2
 
 struct principal {
-	int		kind;
-	char		tenant[UUID_STRLEN + 1];	/* "" when none */
-	char		user[UUID_STRLEN + 1];		/* user or key id */
-	char		session[UUID_STRLEN + 1];
-	int64_t		session_version;
-	char		role[32];
-	int		scope;				/* record scope */
-	void		*grants;			/* identity-owned */
+	int		 kind;
+	char		 tenant[UUID_STRLEN + 1];	/* "" when none */
+	char		 user[UUID_STRLEN + 1];		/* user or key id */
+	char		 session[UUID_STRLEN + 1];
+	int64_t		 session_version;
+	char		 role[64];
+	int		 scope;				/* PERM_SCOPE_* */
+	const char *const *grants;	/* the role's, NULL-terminated */
+	const char *const *scopes;	/* an API key's, else NULL */
+	int		 rate_per_min;			/* plan limit, 0 unknown */
+	void		*owned;		/* identity-owned, freed by hook */
 };
 
 /*
@@ -94,6 +98,7 @@ struct crm_module {
 	const struct route	*routes;
 	size_t			 nroutes;
 	void			(*worker_init)(void);
+	void			(*parent_init)(void);	/* before fork */
 };
 
 /* modules/modules.c lists every module once. */
@@ -121,6 +126,7 @@ struct rq {
 	struct db_wait		*dbw;		/* pending db operation */
 	struct rds_wait		*rdw;		/* pending redis command */
 	struct lim_state	*lim;		/* rate limiter state */
+	struct kdf_job		*kdf;		/* password hash in a task */
 
 	void			*h;		/* handler state */
 	void			(*h_free)(void *);
@@ -265,6 +271,17 @@ void	 lim_worker_init(void);
 int	 lim_check(struct rq *, const struct lim_subject *, int, int, rq_fn);
 int	 lim_scale(int);
 void	 lim_rq_free(struct rq *);
+
+/*
+ * kdf.c: argon2id in Kore task threads.  Each returns RQ_WAIT (or replies
+ * 503 when too many are queued); next runs when the result is in.
+ */
+int	 kdf_hash(struct rq *, const char *, size_t, rq_fn);
+int	 kdf_verify(struct rq *, const char *, const char *, size_t, rq_fn);
+int	 kdf_ok(struct rq *);
+const char	*kdf_hash_result(struct rq *);
+void	 kdf_release(struct rq *);
+void	 kdf_rq_free(struct rq *);
 
 /* metrics.c */
 void	 met_parent_init(void);

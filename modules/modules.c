@@ -4,6 +4,7 @@
  */
 
 #include "srv.h"
+#include "identity/identity.h"
 
 extern const struct crm_module	ops_module;
 extern const struct crm_module	tenants_module;
@@ -11,5 +12,7 @@ extern const struct crm_module	tenants_module;
 const struct crm_module *crm_modules[] = {
 	&ops_module,
 	&tenants_module,
+	&sessions_module,
+	&audit_module,
 	NULL
 };
