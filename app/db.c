@@ -977,6 +977,9 @@ static const struct {
 	const char		*detail;
 } db_errmap[] = {
 	{ "CR401", PROB_UNAUTHENTICATED, "the credential is not valid" },
+	{ "CR4TS", PROB_TENANT_SUSPENDED, "this company is suspended: "
+	    "reading works, changes do not" },
+	{ "CR4PL", PROB_PLAN_LIMIT, NULL },
 	{ "CR403", PROB_FORBIDDEN, "not allowed" },
 	{ "CR404", PROB_NOT_FOUND, "no such resource" },
 	{ "CR409", PROB_CONFLICT, NULL },

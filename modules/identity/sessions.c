@@ -306,13 +306,19 @@ sess_ip_limit(struct rq *rq, const char *name, const char *fmt, int per_min,
 
 /* The password policy runs before any KDF work (SECURITY.md AUTH-13). */
 static void
-sess_check_password(struct val *v, const char *pw)
+sess_check_password_field(struct val *v, const char *field, const char *pw)
 {
 	const char	*why;
 
 	if (pw != NULL && pw_policy_check(pw, strlen(pw), &why) != 0)
-		val_error(v, "password", why, "the password does not meet "
+		val_error(v, field, why, "the password does not meet "
 		    "the policy: 15 to 128 characters, not a common one");
+}
+
+static void
+sess_check_password(struct val *v, const char *pw)
+{
+	sess_check_password_field(v, "password", pw);
 }
 
 static int
@@ -734,6 +740,106 @@ sess_logout(struct rq *rq)
 	return (db_run(rq, b, sess_logout_done));
 }
 
+/*
+ * Password change: the current password first (in a task thread), then
+ * the new hash and every session of the user revoked in one transaction:
+ * all the user's access tokens die on their next request, this one's too.
+ */
+static int
+sess_password_done(struct rq *rq)
+{
+	if (!db_ok(rq))
+		return (db_reply_error(rq));
+	return (reply_empty(rq, 204));
+}
+
+static int
+sess_password_store(struct rq *rq)
+{
+	struct db_batch	*b;
+
+	if (kdf_hash_result(rq) == NULL)
+		return (reply_problem(rq, PROB_INTERNAL, NULL));
+	b = db_batch(rq, DB_TX);
+	db_stmt(b, "UPDATE crm.users SET password_hash = $3, "
+	    "password_changed_at = now(), updated_at = now() "
+	    "WHERE tenant_id = $1 AND id = $2");
+	db_param(b, rq->who.tenant);
+	db_param(b, rq->who.user);
+	db_param(b, kdf_hash_result(rq));
+	kdf_release(rq);
+	db_stmt(b, "UPDATE crm.sessions SET revoked_at = now(), "
+	    "revoke_reason = 'password_changed', version = version + 1 "
+	    "WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL");
+	db_param(b, rq->who.tenant);
+	db_param(b, rq->who.user);
+	audit_add(b, rq, "user.password_changed", "user", rq->who.user, NULL);
+	return (db_run(rq, b, sess_password_done));
+}
+
+static int
+sess_password_verified(struct rq *rq)
+{
+	struct sess_state	*st = rq->h;
+	json_t			*p;
+
+	if (!kdf_ok(rq)) {
+		kdf_release(rq);
+		p = problem_new(PROB_VALIDATION_FAILED, "1 field is invalid");
+		problem_add_field(p, "current_password", "invalid_value",
+		    "the current password is wrong");
+		return (reply_problem_json(rq, p));
+	}
+	kdf_release(rq);
+	return (kdf_hash(rq, st->password, strlen(st->password),
+	    sess_password_store));
+}
+
+static int
+sess_password_current(struct rq *rq)
+{
+	struct sess_state	*st = rq->h;
+
+	if (!db_ok(rq))
+		return (db_reply_error(rq));
+	if (PQntuples(db_res(rq, 0)) != 1)
+		return (auth_reply_invalid(rq));
+	return (kdf_verify(rq, PQgetvalue(db_res(rq, 0), 0, 0), st->email,
+	    strlen(st->email), sess_password_verified));
+}
+
+static int
+sess_password(struct rq *rq)
+{
+	static const char *const	 fields[] = { "current_password",
+					    "new_password", NULL };
+	struct sess_state		*st;
+	struct db_batch			*b;
+	struct val			 v;
+	const char			*cur, *pw;
+
+	if (rq->who.kind != PRINC_USER)
+		return (reply_problem(rq, PROB_FORBIDDEN,
+		    "only users have passwords"));
+	val_init(&v, rq->body);
+	val_only(&v, fields);
+	cur = val_str(&v, "current_password", 1, 1, SESS_PW_MAX_BYTES);
+	pw = val_str(&v, "new_password", 1, 1, SESS_PW_MAX_BYTES);
+	if (pw != NULL)
+		sess_check_password_field(&v, "new_password", pw);
+	if (val_failed(&v))
+		return (auth_reply_val(rq, &v));
+	st = sess_state_new(rq);
+	st->email = xstrdup(cur);	/* the current password, for now */
+	st->password = xstrdup(pw);
+	b = db_batch(rq, DB_TX | DB_READONLY);
+	db_stmt(b, "SELECT password_hash FROM crm.users "
+	    "WHERE tenant_id = $1 AND id = $2");
+	db_param(b, rq->who.tenant);
+	db_param(b, rq->who.user);
+	return (db_run(rq, b, sess_password_current));
+}
+
 /* Who am I. */
 
 static json_t *
@@ -821,6 +927,9 @@ static const struct route sessions_routes[] = {
 	    sess_logout, 0, "End this session"),
 	ROUTE(HTTP_METHOD_GET, "/v1/me", "authenticated", sess_me, 0,
 	    "The calling user or API key, its tenant and permissions"),
+	ROUTE(HTTP_METHOD_POST, "/v1/me/password", "authenticated",
+	    sess_password, RT_JSON,
+	    "Change the password; every session of the user ends"),
 	ROUTE(HTTP_METHOD_GET, "/.well-known/jwks.json", "public", sess_jwks,
 	    RT_NOLIMIT, "Public keys that verify access tokens"),
 };

@@ -45,5 +45,5 @@ static const struct route tenants_routes[] = {
 
 const struct crm_module tenants_module = {
 	"tenants", tenants_routes,
-	sizeof(tenants_routes) / sizeof(tenants_routes[0]), NULL
+	sizeof(tenants_routes) / sizeof(tenants_routes[0]), NULL, NULL
 };
