@@ -743,6 +743,21 @@ db_record_error(struct db_wait *w, PGresult *res, int idx)
 		b->errconstraint = xstrdup(con);
 }
 
+/*
+ * An earlier statement of the pipeline failed, so the server skipped this
+ * Parse: the statement does not exist there and must not be used by name.
+ * The emptied slot may sit inside another statement's probe chain; that
+ * statement is then simply prepared again in a free slot.
+ */
+static void
+db_prep_forget(struct db_conn *c, int slot)
+{
+	xfree(c->prep[slot].sql);
+	c->prep[slot].sql = NULL;
+	c->prep[slot].ready = 0;
+	c->nprep--;
+}
+
 /* Route one result by what its command was. */
 static void
 db_store(struct db_conn *c, struct db_wait *w, PGresult *res)
@@ -759,6 +774,8 @@ db_store(struct db_conn *c, struct db_wait *w, PGresult *res)
 			c->prep[it.slot].ready = 1;
 		else if (st != PGRES_PIPELINE_ABORTED)
 			c->prep_failed = 1;
+		else
+			db_prep_forget(c, it.slot);
 		if (!ok && st != PGRES_PIPELINE_ABORTED)
 			log_msg(LOG_LVL_ERROR, "db_prepare", "%s: %s",
 			    PQresultErrorField(res, PG_DIAG_SQLSTATE),

@@ -14,5 +14,8 @@ const struct crm_module *crm_modules[] = {
 	&tenants_module,
 	&sessions_module,
 	&audit_module,
+	&users_module,
+	&roles_module,
+	&apikeys_module,
 	NULL
 };

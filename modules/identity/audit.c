@@ -123,6 +123,10 @@ audit_parse_query(struct rq *rq, struct audit_q *q)
 				goto bad;
 		} else if (strcmp(tok, "cursor") == 0 ||
 		    strcmp(tok, "actor_id") == 0) {
+			if (uuid7_parse(eq, raw) == -1 && tok[0] == 'c') {
+				xfree(qs);
+				return (-2);
+			}
 			if (uuid7_parse(eq, raw) == -1)
 				goto bad;
 			uuid7_fmt(raw, tok[0] == 'c' ? q->cursor : q->actor);
@@ -148,9 +152,14 @@ audit_list(struct rq *rq)
 	struct db_batch	*b;
 
 	memset(&q, 0, sizeof(q));
-	if (audit_parse_query(rq, &q) == -1)
+	switch (audit_parse_query(rq, &q)) {
+	case -1:
 		return (reply_problem(rq, PROB_INVALID_QUERY, "supported: "
 		    "limit (1..200), cursor, action, actor_id"));
+	case -2:
+		return (reply_problem(rq, PROB_INVALID_CURSOR,
+		    "the cursor is not one this list gave out"));
+	}
 	rq->h = xmalloc(sizeof(int));
 	rq->h_free = xfree;
 	*(int *)rq->h = q.limit;

@@ -534,7 +534,7 @@ auth_key_found(struct rq *rq)
 	    PQgetvalue(res, i, 0));
 	(void)snprintf(rq->who.user, sizeof(rq->who.user), "%s",
 	    PQgetvalue(res, i, 1));
-	b = db_batch(rq, DB_TX);
+	b = db_batch(rq, DB_TX | DB_READONLY);
 	db_stmt(b, auth_key_facts_sql);
 	db_param(b, rq->who.tenant);
 	db_param(b, rq->who.user);

@@ -853,6 +853,28 @@ sess_strv(const char *const *v)
 	return (a);
 }
 
+/*
+ * What a key may really do: each of its scopes that its creator's role
+ * still allows ("write" counts as allowed when the role may create).
+ */
+static json_t *
+sess_key_perms(const struct principal *p)
+{
+	json_t	*a = json_array();
+	char	 want[64];
+	size_t	 i, n;
+
+	for (i = 0; p->scopes != NULL && p->scopes[i] != NULL; i++) {
+		(void)snprintf(want, sizeof(want), "%s", p->scopes[i]);
+		n = strcspn(want, ":");
+		if (strcmp(want + n, ":write") == 0 || strcmp(want + n, ":*") == 0)
+			(void)snprintf(want + n, sizeof(want) - n, ":create");
+		if (perm_allows(p->grants, want))
+			json_array_append_new(a, json_string(p->scopes[i]));
+	}
+	return (a);
+}
+
 static int
 sess_me_done(struct rq *rq)
 {
@@ -870,7 +892,8 @@ sess_me_done(struct rq *rq)
 	    p->kind == PRINC_APIKEY ? "api_key" : "user",
 	    "tenant", json_loads(PQgetvalue(res, 0, 0), 0, &e),
 	    "role", p->role, "scope", perm_scope_name(p->scope),
-	    "permissions", sess_strv(p->grants));
+	    "permissions", p->kind == PRINC_APIKEY ? sess_key_perms(p) :
+	    sess_strv(p->grants));
 	json_object_set_new(out, p->kind == PRINC_APIKEY ? "api_key" : "user",
 	    json_loads(PQgetvalue(res, 0, 1), 0, &e));
 	if (p->kind == PRINC_APIKEY)
