@@ -174,14 +174,15 @@ static const struct route ops_routes[] = {
 	ROUTE(HTTP_METHOD_GET, "/metrics", "public", ops_metrics,
 	    RT_NOLIMIT | RT_NOLOG, "Prometheus metrics"),
 	ROUTE(HTTP_METHOD_POST, "/v1/_test/echo", "public", ops_test_echo,
-	    RT_JSON | RT_TEST, "Test only: echo a JSON body"),
+	    RT_JSON | RT_TEST | RT_NOLIMIT, "Test only: echo a JSON body"),
 	ROUTE(HTTP_METHOD_POST, "/v1/_test/leave-open", "public",
-	    ops_test_leave_open, RT_TEST,
+	    ops_test_leave_open, RT_TEST | RT_NOLIMIT,
 	    "Test only: leave a tenant transaction open"),
 	ROUTE(HTTP_METHOD_GET, "/v1/_test/context", "public", ops_test_context,
-	    RT_TEST, "Test only: the tenant context a fresh request sees"),
+	    RT_TEST | RT_NOLIMIT,
+	    "Test only: the tenant context a fresh request sees"),
 	ROUTE(HTTP_METHOD_GET, "/v1/_test/routes", "public", ops_test_routes,
-	    RT_TEST, "Test only: the route table with permissions"),
+	    RT_TEST | RT_NOLIMIT, "Test only: the route table with permissions"),
 };
 
 const struct crm_module ops_module = {
