@@ -5,7 +5,8 @@
  * API key, user, client IP), atomically, in one EVALSHA: a burst from many
  * connections admits exactly limit + burst.  The script uses Redis TIME, so
  * clock skew between app hosts cannot move the limits.  Limits are given
- * per minute; the burst is a tenth of that (six seconds' worth).
+ * as a quota per window (default: per minute) with a burst (default: a
+ * tenth of the quota).
  *
  * When Redis is down or slow the limiter fails open (the request goes on,
  * a metric and a log line say so); callers that must fail closed (login)
@@ -132,8 +133,8 @@ lim_headers(struct rq *rq)
 
 	buf_init(&b, 128);
 	for (i = 0; i < st->nsubj; i++) {
-		buf_appendf(&b, "%s\"%s\";q=%d;w=60", i ? ", " : "",
-		    st->subj[i].name, st->subj[i].per_min);
+		buf_appendf(&b, "%s\"%s\";q=%d;w=%d", i ? ", " : "",
+		    st->subj[i].name, st->subj[i].quota, st->subj[i].window);
 	}
 	reply_header(rq, "ratelimit-policy", buf_cstr(&b));
 	buf_reset(&b);
@@ -197,10 +198,9 @@ lim_send(struct rq *rq, int eval)
 		argv[n++] = st->subj[i].key;
 	for (i = 0; i < st->nsubj; i++) {
 		(void)snprintf(num[k], sizeof(num[k]), "%lld",
-		    60000000LL / st->subj[i].per_min);
+		    st->subj[i].window * 1000000LL / st->subj[i].quota);
 		argv[n++] = num[k++];
-		(void)snprintf(num[k], sizeof(num[k]), "%d",
-		    MAX(st->subj[i].per_min / 10, 1));
+		(void)snprintf(num[k], sizeof(num[k]), "%d", st->subj[i].burst);
 		argv[n++] = num[k++];
 	}
 	argv[n++] = "1";
@@ -211,7 +211,7 @@ lim_send(struct rq *rq, int eval)
 
 /*
  * Check the subjects; on success run next(rq), on refusal reply 429.
- * Limits are per minute, already multiplied by the operator's
+ * Quotas are already multiplied by the operator's
  * CRM_RATE_LIMIT_MULTIPLIER by the caller (lim_scale()).
  */
 int
@@ -219,6 +219,7 @@ lim_check(struct rq *rq, const struct lim_subject *subj, int n, int closed,
     rq_fn next)
 {
 	struct lim_state	*st;
+	int			 i;
 
 	if (n <= 0 || n > LIM_MAXSUBJ)
 		crm_fatal("lim_check: %d subjects", n);
@@ -227,6 +228,14 @@ lim_check(struct rq *rq, const struct lim_subject *subj, int n, int closed,
 	st = rq->lim;
 	memset(st, 0, sizeof(*st));
 	memcpy(st->subj, subj, n * sizeof(*subj));
+	for (i = 0; i < n; i++) {
+		if (st->subj[i].window <= 0)
+			st->subj[i].window = 60;
+		if (st->subj[i].quota <= 0)
+			st->subj[i].quota = 1;
+		if (st->subj[i].burst <= 0)
+			st->subj[i].burst = MAX(st->subj[i].quota / 10, 1);
+	}
 	st->nsubj = n;
 	st->closed = closed;
 	st->next = next;
@@ -234,9 +243,9 @@ lim_check(struct rq *rq, const struct lim_subject *subj, int n, int closed,
 }
 
 int
-lim_scale(int per_min)
+lim_scale(int n)
 {
-	double	v = per_min * crm_conf.rate_limit_multiplier;
+	double	v = n * crm_conf.rate_limit_multiplier;
 
 	return (v < 1 ? 1 : v > 1e9 ? 1000000000 : (int)v);
 }

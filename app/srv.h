@@ -264,7 +264,9 @@ int	 rds_url_check(const char *, char *, size_t);	/* 0 ok, -1 + why */
 struct lim_subject {
 	const char	*name;		/* "tenant", "user", "key", "ip" */
 	char		 key[160];	/* from keys.h */
-	int		 per_min;
+	int		 quota;		/* requests per window */
+	int		 window;	/* seconds; 0 means 60 */
+	int		 burst;		/* 0 means a tenth of the quota */
 };
 
 void	 lim_worker_init(void);

@@ -680,15 +680,15 @@ auth_ratelimit(struct rq *rq)
 		if (!auth_client_ip(rq, ip, sizeof(ip)))
 			return (PIPE_NEXT);
 		s[n].name = "ip";
-		s[n].per_min = lim_scale(AUTH_PUBLIC_PER_MIN);
+		s[n].quota = lim_scale(AUTH_PUBLIC_PER_MIN);
 		(void)snprintf(s[n++].key, sizeof(s[0].key), RK_RL_IP, ip);
 		return (lim_check(rq, s, n, 0, auth_next));
 	}
 	s[n].name = "tenant";
-	s[n].per_min = lim_scale(p->rate_per_min);
+	s[n].quota = lim_scale(p->rate_per_min);
 	(void)snprintf(s[n++].key, sizeof(s[0].key), RK_RL_TENANT, p->tenant);
 	s[n].name = p->kind == PRINC_APIKEY ? "key" : "user";
-	s[n].per_min = lim_scale(p->rate_per_min);
+	s[n].quota = lim_scale(p->rate_per_min);
 	(void)snprintf(s[n++].key, sizeof(s[0].key),
 	    p->kind == PRINC_APIKEY ? RK_RL_KEY : RK_RL_USER, p->tenant,
 	    p->user);

@@ -19,8 +19,13 @@
 #include "identity.h"
 #include "keys.h"
 
-#define SESS_SIGNUP_PER_MIN	10	/* per client IP */
-#define SESS_LOGIN_PER_MIN	30	/* per client IP */
+/* Per client IP: quota, window (s), burst. */
+#define SESS_SIGNUP_QUOTA	10	/* an hour, 5 at once */
+#define SESS_SIGNUP_WINDOW	3600
+#define SESS_SIGNUP_BURST	5
+#define SESS_LOGIN_QUOTA	30	/* a minute, 10 at once */
+#define SESS_LOGIN_WINDOW	60
+#define SESS_LOGIN_BURST	10
 #define SESS_PW_MAX_BYTES	512
 #define SESS_MAX_CANDIDATES	10
 
@@ -289,8 +294,8 @@ sess_signup_hash(struct rq *rq)
 }
 
 static int
-sess_ip_limit(struct rq *rq, const char *name, const char *fmt, int per_min,
-    rq_fn next)
+sess_ip_limit(struct rq *rq, const char *name, const char *fmt, int quota,
+    int window, int burst, rq_fn next)
 {
 	struct lim_subject	s;
 	char			ip[64];
@@ -299,7 +304,9 @@ sess_ip_limit(struct rq *rq, const char *name, const char *fmt, int per_min,
 	if (!auth_client_ip(rq, ip, sizeof(ip)))
 		(void)snprintf(ip, sizeof(ip), "unknown");
 	s.name = name;
-	s.per_min = lim_scale(per_min);
+	s.quota = lim_scale(quota);
+	s.window = window;
+	s.burst = lim_scale(burst);
 	(void)snprintf(s.key, sizeof(s.key), fmt, ip);
 	return (lim_check(rq, &s, 1, 1, next));
 }
@@ -349,8 +356,8 @@ sess_signup(struct rq *rq)
 	st->name = xstrdup(name ? name : "");
 	(void)snprintf(st->plan, sizeof(st->plan), "%s", plan ? plan : "team");
 	sess_slug(company, st->slug);
-	return (sess_ip_limit(rq, "signup", RK_SIGNUP_IP, SESS_SIGNUP_PER_MIN,
-	    sess_signup_hash));
+	return (sess_ip_limit(rq, "signup", RK_SIGNUP_IP, SESS_SIGNUP_QUOTA,
+	    SESS_SIGNUP_WINDOW, SESS_SIGNUP_BURST, sess_signup_hash));
 }
 
 /* Login. */
@@ -630,8 +637,8 @@ sess_login(struct rq *rq)
 	if (slug != NULL)
 		(void)snprintf(st->slug, sizeof(st->slug), "%s", slug);
 	sess_acct_key(email, st->acct_key);
-	return (sess_ip_limit(rq, "login", RK_LOGIN_IP, SESS_LOGIN_PER_MIN,
-	    sess_login_check));
+	return (sess_ip_limit(rq, "login", RK_LOGIN_IP, SESS_LOGIN_QUOTA,
+	    SESS_LOGIN_WINDOW, SESS_LOGIN_BURST, sess_login_check));
 }
 
 /* Refresh. */

@@ -444,7 +444,8 @@ users_accept_limit(struct rq *rq)
 	if (!auth_client_ip(rq, ip, sizeof(ip)))
 		(void)snprintf(ip, sizeof(ip), "unknown");
 	s.name = "ip";
-	s.per_min = lim_scale(USERS_ACCEPT_PER_MIN);
+	s.quota = lim_scale(USERS_ACCEPT_PER_MIN);
+	s.burst = lim_scale(10);
 	(void)snprintf(s.key, sizeof(s.key), RK_LOGIN_IP, ip);
 	return (lim_check(rq, &s, 1, 1, users_accept_hash));
 }
