@@ -96,6 +96,7 @@ struct db_wait {
 	int			 nitems;
 	int			 itemcap;
 	int			 cur;		/* item being read */
+	int			 checked;	/* principal check was sent */
 	uint64_t		 deadline;
 	TAILQ_ENTRY(db_wait)	 list;
 };
@@ -601,6 +602,7 @@ db_send_principal(struct db_conn *c, struct db_wait *w)
 	n = db_hooks.principal(w->rq, w->batch->flags, &sql, vals, store);
 	if (n < 0)
 		return (1);
+	w->checked = 1;
 	return (db_send(c, w, DBI_CTX, sql, n, vals));
 }
 
@@ -797,6 +799,9 @@ db_finish(struct db_wait *w, int ok)
 {
 	struct rq	*rq = w->rq;
 
+	if (rq != NULL && ok && w->checked && w->batch != NULL &&
+	    w->batch->failed == -1 && !w->batch->unavailable)
+		rq->verified = 1;
 	if (rq != NULL) {
 		rq->dbw = NULL;
 		rq->next = w->next;

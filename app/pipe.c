@@ -126,6 +126,8 @@ pipe_free(struct http_request *req)
 		xfree(rq->params[i]);
 	if (rq->body != NULL)
 		json_decref(rq->body);
+	if (rq->parked != NULL)
+		json_decref(rq->parked);
 	if (pipe_hooks.principal_free != NULL)
 		pipe_hooks.principal_free(&rq->who);
 	buf_free(&rq->hdrs);

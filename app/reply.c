@@ -84,6 +84,37 @@ reply_empty(struct rq *rq, int status)
  * RFC (WWW-Authenticate on 401, Retry-After on 429/503) are added when the
  * caller did not set a more precise one.
  */
+/*
+ * A 4xx for an authenticated request whose credential PostgreSQL has not
+ * yet confirmed (it was answered before any transaction: permission,
+ * validation, rate limit) waits for that confirmation first, so a revoked
+ * credential always gets 401, never a 403 or 422 that would tell it more.
+ */
+static int
+reply_parked(struct rq *rq)
+{
+	json_t	*p = rq->parked;
+
+	rq->parked = NULL;
+	if (!db_ok(rq)) {
+		json_decref(p);
+		return (db_reply_error(rq));
+	}
+	rq->verified = 1;
+	return (reply_problem_json(rq, p));
+}
+
+static int
+reply_park(struct rq *rq, json_t *p)
+{
+	struct db_batch	*b;
+
+	rq->parked = p;
+	b = db_batch(rq, DB_TX | DB_READONLY);
+	db_stmt(b, "SELECT 1");
+	return (db_run(rq, b, reply_parked));
+}
+
 int
 reply_problem_json(struct rq *rq, json_t *p)
 {
@@ -91,6 +122,9 @@ reply_problem_json(struct rq *rq, json_t *p)
 	int		status;
 
 	status = problem_status(p);
+	if (rq->who.kind != PRINC_NONE && !rq->verified && status >= 400 &&
+	    status < 500 && status != 401 && rq->who.tenant[0] != '\0')
+		return (reply_park(rq, p));
 	problem_set_request_id(p, rq->id);
 	if (status == 401 && !reply_has_header(rq, "www-authenticate"))
 		reply_header(rq, "www-authenticate", "Bearer");

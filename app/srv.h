@@ -118,6 +118,8 @@ struct rq {
 	rq_fn			 next;		/* handler continuation */
 	int			 status;	/* sent status */
 	int			 done;
+	int			 verified;	/* principal checked in PG */
+	json_t			*parked;	/* a 4xx awaiting that check */
 	uint64_t		 start_us;
 	uint64_t		 deadline_ms;
 
