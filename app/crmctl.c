@@ -585,8 +585,91 @@ seed_tenants(struct seed *s)
 	return (0);
 }
 
+/*
+ * The demo tenant's built-in roles (as sign-up makes them) and its owner,
+ * with CRM_DEMO_EMAIL / CRM_DEMO_PASSWORD (make run generates them; a
+ * random password is made and shown when none is given).  Idempotent: an
+ * existing owner gets the password again, so the printed login works.
+ */
+static int
+seed_roles(PGconn *conn, const char *tenant)
+{
+	const struct perm_role	*r;
+	const char		*p[4];
+	char			 id[UUID_STRLEN + 1];
+	size_t			 i;
+
+	for (i = 0; (r = perm_builtin_at(i)) != NULL; i++) {
+		uuid7_new_str(id);
+		p[0] = tenant;
+		p[1] = id;
+		p[2] = r->name;
+		p[3] = perm_scope_name(r->scope);
+		if (ctl_exec(conn, "seed-demo roles", "INSERT INTO crm.roles "
+		    "(tenant_id, id, name, builtin, scope) VALUES ($1, $2, $3, "
+		    "true, $4) ON CONFLICT (tenant_id, name) DO NOTHING", 4,
+		    p) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+static int
+seed_owner_user(PGconn *conn, const char *tenant, const char *email,
+    const char *hash)
+{
+	const char	*p[4];
+	char		 id[UUID_STRLEN + 1];
+
+	uuid7_new_str(id);
+	p[0] = tenant;
+	p[1] = id;
+	p[2] = email;
+	p[3] = hash;
+	return (ctl_exec(conn, "seed-demo owner", "INSERT INTO crm.users "
+	    "(tenant_id, id, email, name, password_hash, role_id) SELECT $1, "
+	    "$2, $3, 'Demo Owner', $4, r.id FROM crm.roles r WHERE "
+	    "r.tenant_id = $1 AND r.name = 'owner' ON CONFLICT "
+	    "(tenant_id, email_lc) DO UPDATE SET password_hash = "
+	    "EXCLUDED.password_hash, status = 'active', updated_at = now()",
+	    4, p));
+}
+
+static int
+seed_owner(struct seed *s)
+{
+	const char	*email, *pw, *p[1] = { s->demo_id };
+	char		 made[40], hash[PW_ENCODED_MAX];
+	uint8_t		 r[16];
+
+	if ((email = getenv("CRM_DEMO_EMAIL")) == NULL || *email == '\0')
+		email = "demo@example.com";
+	if ((pw = getenv("CRM_DEMO_PASSWORD")) == NULL || *pw == '\0') {
+		(void)crm_random(r, sizeof(r));
+		(void)b64url_encode(r, sizeof(r), made + 5, sizeof(made) - 5);
+		memcpy(made, "demo-", 5);
+		pw = made;
+	}
+	if (pw_hash(pw, strlen(pw), hash) != 0) {
+		fprintf(stderr, "crmctl: seed-demo: cannot hash the password\n");
+		return (-1);
+	}
+	if (ctl_exec(s->conn, "seed-demo", "BEGIN", 0, NULL) == -1 ||
+	    ctl_exec(s->conn, "seed-demo", "SELECT set_config("
+	    "'app.tenant_id', $1, true)", 1, p) == -1 ||
+	    seed_roles(s->conn, s->demo_id) == -1 ||
+	    seed_owner_user(s->conn, s->demo_id, email, hash) == -1 ||
+	    ctl_exec(s->conn, "seed-demo", "COMMIT", 0, NULL) == -1) {
+		ctl_rollback(s->conn);
+		return (-1);
+	}
+	printf("login  %s  password %s  (tenant demo)\n", email, pw);
+	return (0);
+}
+
 static const struct seed_step seed_steps[] = {
 	{ "tenants", seed_tenants },
+	{ "owner", seed_owner },
 };
 
 static const char seed_usage[] =
