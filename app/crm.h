@@ -44,6 +44,9 @@ void	 crm_fatal(const char *, ...)
 uint64_t crm_now_ms(void);
 uint64_t crm_now_us(void);
 int	 crm_random(void *, size_t);
+int	 crm_hexval(char);
+void	 crm_hex(const uint8_t *, size_t, char *);
+int	 crm_unhex(const char *, uint8_t *, size_t);
 
 struct buf {
 	char	*data;

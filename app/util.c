@@ -238,3 +238,48 @@ buf_free(struct buf *b)
 	b->len = 0;
 	b->cap = 0;
 }
+
+/* Hex, the one implementation: digits of either case in, lower case out. */
+int
+crm_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/* n bytes as 2n hex digits and a NUL. */
+void
+crm_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		out[i * 2] = digits[p[i] >> 4];
+		out[i * 2 + 1] = digits[p[i] & 0xf];
+	}
+	out[n * 2] = '\0';
+}
+
+/* Exactly 2n hex digits into n bytes; -1 on anything else. */
+int
+crm_unhex(const char *s, uint8_t *out, size_t n)
+{
+	size_t	i;
+	int	hi, lo;
+
+	if (strlen(s) != n * 2)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if ((hi = crm_hexval(s[i * 2])) < 0 ||
+		    (lo = crm_hexval(s[i * 2 + 1])) < 0)
+			return (-1);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (0);
+}

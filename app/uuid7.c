@@ -124,18 +124,6 @@ uuid7_new_str(char out[UUID_STRLEN + 1])
 	uuid7_fmt(raw, out);
 }
 
-static int
-uuid7_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /*
  * Accepts exactly the 36-character 8-4-4-4-12 form of any version.  Reads
  * at most 37 bytes: a NUL anywhere before is not a hex digit.
@@ -150,8 +138,8 @@ uuid7_parse(const char *s, uint8_t out[UUID_LEN])
 			if (*s++ != '-')
 				return (-1);
 		}
-		if ((hi = uuid7_nibble(s[0])) == -1 ||
-		    (lo = uuid7_nibble(s[1])) == -1)
+		if ((hi = crm_hexval(s[0])) == -1 ||
+		    (lo = crm_hexval(s[1])) == -1)
 			return (-1);
 		out[i] = (uint8_t)(hi << 4 | lo);
 		s += 2;

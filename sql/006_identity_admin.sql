@@ -311,12 +311,11 @@ BEGIN
 END
 $$;
 
--- PATCH /v1/roles/{id}: built-in roles are immutable.  Every live session
--- holding the role is bumped: tokens carry the role's name and the
--- permission step its grants, both of which may have changed.
-CREATE FUNCTION crm.role_update(p_tenant uuid, p_have jsonb,
-    p_builtin jsonb, p_id uuid, p_name text, p_description text,
-    p_grants text[], p_scope text)
+-- A custom role about to be changed or deleted, locked: 404 when there is
+-- none, 403 for a built-in role or one with permissions the caller does
+-- not hold (the privilege-escalation guard of crm.role_within()).
+CREATE FUNCTION crm.role_for_change(p_tenant uuid, p_have jsonb,
+    p_builtin jsonb, p_id uuid, p_verb text)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
@@ -331,13 +330,30 @@ BEGIN
 		RAISE EXCEPTION 'no such resource' USING ERRCODE = 'CR404';
 	END IF;
 	IF b THEN
-		RAISE EXCEPTION 'built-in roles cannot be changed'
+		RAISE EXCEPTION 'built-in roles cannot be %', p_verb
 		    USING ERRCODE = 'CR403';
 	END IF;
 	IF NOT crm.role_within(p_tenant, p_id, p_have, p_builtin) THEN
 		RAISE EXCEPTION 'the role has permissions you do not hold'
 		    USING ERRCODE = 'CR403';
 	END IF;
+END
+$$;
+
+-- PATCH /v1/roles/{id}: built-in roles are immutable.  Every live session
+-- holding the role is bumped: tokens carry the role's name and the
+-- permission step its grants, both of which may have changed.
+CREATE FUNCTION crm.role_update(p_tenant uuid, p_have jsonb,
+    p_builtin jsonb, p_id uuid, p_name text, p_description text,
+    p_grants text[], p_scope text)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog
+AS $$
+BEGIN
+	PERFORM crm.role_for_change(p_tenant, p_have, p_builtin, p_id,
+	    'changed');
 	UPDATE crm.roles SET name = coalesce(p_name, name),
 	    description = coalesce(p_description, description),
 	    grants = coalesce(p_grants, grants),
@@ -360,22 +376,9 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog
 AS $$
-DECLARE
-	b	boolean;
 BEGIN
-	SELECT builtin INTO b FROM crm.roles
-	WHERE tenant_id = p_tenant AND id = p_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'no such resource' USING ERRCODE = 'CR404';
-	END IF;
-	IF b THEN
-		RAISE EXCEPTION 'built-in roles cannot be deleted'
-		    USING ERRCODE = 'CR403';
-	END IF;
-	IF NOT crm.role_within(p_tenant, p_id, p_have, p_builtin) THEN
-		RAISE EXCEPTION 'the role has permissions you do not hold'
-		    USING ERRCODE = 'CR403';
-	END IF;
+	PERFORM crm.role_for_change(p_tenant, p_have, p_builtin, p_id,
+	    'deleted');
 	IF EXISTS (SELECT 1 FROM crm.users
 	    WHERE tenant_id = p_tenant AND role_id = p_id) OR
 	    EXISTS (SELECT 1 FROM crm.invitations
@@ -546,6 +549,7 @@ GRANT EXECUTE ON FUNCTION
     crm.owner_count(uuid),
     crm.role_within(uuid, uuid, jsonb, jsonb),
     crm.role_grantable(uuid, uuid, jsonb, jsonb, text),
+    crm.role_for_change(uuid, jsonb, jsonb, uuid, text),
     crm.user_for_change(uuid, uuid, jsonb, jsonb, uuid),
     crm.user_update(uuid, uuid, jsonb, jsonb, uuid, text, text),
     crm.user_deactivate(uuid, uuid, jsonb, jsonb, uuid),

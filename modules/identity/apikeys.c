@@ -240,7 +240,7 @@ apikeys_create(struct rq *rq)
 	rq->h = xmalloc(AKEY_LEN + 1);
 	rq->h_free = apikeys_key_free;
 	akey_new(rq->h, prefix, hash);
-	auth_hex(hash, sizeof(hash), hex);
+	crm_hex(hash, sizeof(hash), hex);
 	uuid7_new_str(id);
 	b = db_batch(rq, DB_TX);
 	db_stmt(b, "SELECT crm.api_key_create($1, $2, $3, decode($4, 'hex'), "

@@ -170,50 +170,6 @@ auth_user_agent(struct rq *rq)
 	return (pipe_header(rq, "user-agent"));
 }
 
-static int
-auth_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
-void
-auth_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char	hex[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[i * 2] = hex[p[i] >> 4];
-		out[i * 2 + 1] = hex[p[i] & 0xf];
-	}
-	out[n * 2] = '\0';
-}
-
-/* Exactly 2 * n hex digits into n bytes. */
-int
-auth_unhex(const char *s, uint8_t *out, size_t n)
-{
-	size_t	i;
-	int	hi, lo;
-
-	if (strlen(s) != n * 2)
-		return (-1);
-	for (i = 0; i < n; i++) {
-		hi = auth_hexval(s[i * 2]);
-		lo = auth_hexval(s[i * 2 + 1]);
-		if (hi < 0 || lo < 0)
-			return (-1);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return (0);
-}
-
 int
 auth_is_owner_role(const char *role)
 {
@@ -522,7 +478,7 @@ auth_key_found(struct rq *rq)
 		return (db_reply_error(rq));
 	res = db_res(rq, 0);
 	for (i = 0; i < PQntuples(res); i++) {
-		if (auth_unhex(PQgetvalue(res, i, 2), h, sizeof(h)) == -1)
+		if (crm_unhex(PQgetvalue(res, i, 2), h, sizeof(h)) == -1)
 			continue;
 		if (akey_hash_eq(h, q->hash))
 			break;

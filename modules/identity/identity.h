@@ -41,8 +41,6 @@ json_t	*auth_tokens(struct rq *, const char *);
 int	 auth_reply_tokens(struct rq *, int, const char *, json_t *);
 int	 auth_opaque_new(const char *, char [IDN_TOKEN_LEN + 1], uint8_t [32]);
 int	 auth_opaque_parse(const char *, char [UUID_STRLEN + 1], uint8_t [32]);
-void	 auth_hex(const uint8_t *, size_t, char *);
-int	 auth_unhex(const char *, uint8_t *, size_t);
 int	 auth_reply_invalid(struct rq *);
 int	 auth_reply_val(struct rq *, struct val *);
 int	 auth_is_owner_role(const char *);

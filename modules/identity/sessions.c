@@ -126,7 +126,7 @@ sess_open(struct db_batch *b, struct rq *rq, const char *user,
 	uuid7_new_str(rq->who.session);
 	rq->who.session_version = 1;
 	auth_opaque_new(rq->who.tenant, out, hash);
-	auth_hex(hash, sizeof(hash), hex);
+	crm_hex(hash, sizeof(hash), hex);
 	db_stmt(b, "INSERT INTO crm.sessions (tenant_id, id, user_id, "
 	    "expires_at, ip, user_agent) VALUES ($1, $2, $3, now() + "
 	    "make_interval(secs => $4), $5, left($6, 512))");
@@ -611,7 +611,7 @@ sess_acct_key(const char *email, char out[96])
 		lc[i] = tolower((unsigned char)lc[i]);
 	SHA256((const unsigned char *)lc, strlen(lc), md);
 	xfree(lc);
-	auth_hex(md, 16, hex);
+	crm_hex(md, 16, hex);
 	(void)snprintf(out, 96, RK_LOGIN_FAILS, hex);
 }
 
@@ -702,8 +702,8 @@ sess_refresh(struct rq *rq)
 		return (auth_reply_invalid(rq));
 	st = sess_state_new(rq);
 	auth_opaque_new(rq->who.tenant, st->refresh, new);
-	auth_hex(old, sizeof(old), oldhex);
-	auth_hex(new, sizeof(new), newhex);
+	crm_hex(old, sizeof(old), oldhex);
+	crm_hex(new, sizeof(new), newhex);
 	b = db_batch(rq, DB_TX);
 	db_stmt(b, "SELECT status, user_id, session_id, version, role "
 	    "FROM crm.refresh_rotate($1, decode($2, 'hex'), "

@@ -252,7 +252,7 @@ users_invite_batch(struct rq *rq, struct db_batch *b, const char *id,
 	rq->h = xmalloc(IDN_TOKEN_LEN + 1);
 	rq->h_free = users_token_free;
 	auth_opaque_new(rq->who.tenant, rq->h, hash);
-	auth_hex(hash, sizeof(hash), hex);
+	crm_hex(hash, sizeof(hash), hex);
 	db_stmt(b, "SELECT crm.user_invite($1, $2, $3, $4, $5, $6, $7, $8, "
 	    "decode($9, 'hex'), $10)");
 	db_param(b, rq->who.tenant);
@@ -477,7 +477,7 @@ users_accept(struct rq *rq)
 	rq->h_free = users_accept_free;
 	if (auth_opaque_parse(tok, st->tenant, hash) == -1)
 		return (auth_reply_invalid(rq));
-	auth_hex(hash, sizeof(hash), st->hash);
+	crm_hex(hash, sizeof(hash), st->hash);
 	return (users_accept_limit(rq));
 }
 
