@@ -26,12 +26,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The limiter stays in the request path, far above what one client sends.
+export CRM_RATE_LIMIT_MULTIPLIER=${CRM_RATE_LIMIT_MULTIPLIER:-100000}
 "$ROOT/tests/env.sh" start "$DIR" >/dev/null || {
 	echo "bench: the service did not start" >&2
 	exit 1
 }
 # shellcheck disable=SC1091
 . "$DIR/test.env"
+
+# A tenant and its owner's token for the authenticated routes.
+BENCH_EMAIL=bench-$$@example.com
+BENCH_PW=bench-password-$$-$(date +%s)
+SIGNUP=$(curl -s -X POST -H 'content-type: application/json' \
+    -d "{\"company_name\":\"Bench $$\",\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PW\"}" \
+    "$CRM_TEST_URL/v1/signup")
+TOKEN=$(/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' <<<"$SIGNUP") || {
+	echo "bench: sign-up failed" >&2
+	exit 1
+}
 
 # name | method path | SQL the route runs (for pgbench), or -
 ROUTES=(
@@ -42,7 +55,20 @@ ROUTES=(
 
 # wrk prints "Requests/sec:" and, with --latency, the percentiles.
 wrk_run() {
-	wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$CRM_TEST_URL$1" 2>&1
+	wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@" 2>&1
+}
+
+# Logins: a POST body, and c=4 (the KDF is CPU-bound: 4 task threads).
+login_run() {
+	local lua
+	lua=$(mktemp "$DIR/login.XXXXXX.lua")
+	cat >"$lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"$BENCH_EMAIL","password":"$BENCH_PW"}'
+LUA
+	wrk -t2 -c4 -d"${SECS}s" --latency -s "$lua" \
+	    "$CRM_TEST_URL/v1/auth/login" 2>&1
 }
 
 wrk_field() {
@@ -79,7 +105,7 @@ worker_rss() {
 	echo "| --- | --- | --- | --- | --- | --- | --- |"
 	for r in "${ROUTES[@]}"; do
 		IFS='|' read -r name path sql <<<"$r"
-		res=$(wrk_run "$path")
+		res=$(wrk_run "$CRM_TEST_URL$path")
 		rps=$(wrk_field "$res" rps)
 		tps="-"
 		ratio="-"
@@ -91,6 +117,14 @@ worker_rss() {
 		echo "| $name | ${rps:-?} | $(wrk_field "$res" p50) |" \
 		    "$(wrk_field "$res" p99) | $(wrk_field "$res" err) | $tps | $ratio |"
 	done
+	res=$(wrk_run -H "Authorization: Bearer $TOKEN" "$CRM_TEST_URL/v1/me")
+	echo "| me (JWT, rate limit in Redis, tenant tx + principal check) |" \
+	    "$(wrk_field "$res" rps) | $(wrk_field "$res" p50) |" \
+	    "$(wrk_field "$res" p99) | $(wrk_field "$res" err) | - | - |"
+	res=$(login_run)
+	echo "| login (argon2id in task threads, c=4) |" \
+	    "$(wrk_field "$res" rps) | $(wrk_field "$res" p50) |" \
+	    "$(wrk_field "$res" p99) | $(wrk_field "$res" err) | - | - |"
 	echo
 	echo "Kore worker RSS after the run: $(worker_rss)."
 } | tee "$OUT"
