@@ -113,6 +113,7 @@ static uint64_t			db_down_until;
 static int			db_backoff = DB_BACKOFF_MIN_MS;
 struct db_hooks			db_hooks;
 static char			db_options[128];
+static char			db_on[] = "on", db_off[] = "off";
 
 static void	db_event(void *, int);
 static void	db_conn_close(struct db_conn *, const char *);
@@ -560,12 +561,12 @@ db_send(struct db_conn *c, struct db_wait *w, int kind, const char *sql,
  * (and it is not prepared: its text differs per tenant).
  */
 static int
-db_send_context(struct db_conn *c, struct db_wait *w)
+db_send_context(struct db_conn *c, struct db_wait *w, int readonly)
 {
 	struct rq	*rq = w->rq;
 	uint8_t		 raw[UUID_LEN];
 	char		 uuid[UUID_STRLEN + 1], sql[96];
-	char		*vals[2];
+	char		*vals[3];
 
 	if (uuid7_parse(rq->who.tenant, raw) == -1)
 		return (0);
@@ -579,18 +580,20 @@ db_send_context(struct db_conn *c, struct db_wait *w)
 	}
 	vals[0] = uuid;
 	vals[1] = rq->who.user[0] ? rq->who.user : NULL;
+	vals[2] = readonly ? db_on : db_off;
 	return (db_send(c, w, DBI_CTX, "SELECT set_config('app.tenant_id', "
-	    "$1, true), set_config('app.user_id', coalesce($2, ''), true)",
-	    2, vals));
+	    "$1, true), set_config('app.user_id', coalesce($2, ''), true), "
+	    "set_config('transaction_read_only', $3, true)", 3, vals));
 }
 
 /*
  * The principal check (identity module): one more statement in the same
  * round trip that verifies the session or API key is still valid, so a
- * revocation takes effect on the very next request.
+ * revocation takes effect on the very next request.  With ctx set, the
+ * statement also sets the tenant context and read-only mode itself.
  */
 static int
-db_send_principal(struct db_conn *c, struct db_wait *w)
+db_send_principal(struct db_conn *c, struct db_wait *w, int ctx)
 {
 	const char	*sql;
 	char		*vals[DB_HOOK_PARAMS];
@@ -598,21 +601,50 @@ db_send_principal(struct db_conn *c, struct db_wait *w)
 	int		 n;
 
 	if (db_hooks.principal == NULL)
-		return (1);
-	n = db_hooks.principal(w->rq, w->batch->flags, &sql, vals, store);
+		return (ctx ? -1 : 1);
+	n = db_hooks.principal(w->rq, w->batch->flags, ctx, &sql, vals, store);
 	if (n < 0)
-		return (1);
+		return (ctx ? -1 : 1);
 	w->checked = 1;
 	return (db_send(c, w, DBI_CTX, sql, n, vals));
 }
 
+/*
+ * A single batch in set_config mode needs no BEGIN or COMMIT: up to its
+ * Sync a pipeline is one implicit transaction, committed at the Sync or
+ * rolled back on any error, and set_config(..., true) lasts exactly that
+ * long (measured: the next pipeline sees no tenant).  That saves two of the
+ * five statements of a typical request; the principal statement saves a
+ * third by setting the context itself (sql/007_request_begin.sql).
+ */
 static int
-db_send_begin(struct db_conn *c, struct db_wait *w)
+db_send_implicit(struct db_conn *c, struct db_wait *w)
 {
 	struct db_batch	*b = w->batch;
-	int		 tx = b->flags & (DB_TX | DB_TX_OPEN);
+	int		 ro = (b->flags & DB_READONLY) != 0, rc;
 
-	if (!tx || c->in_tx)
+	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		return (0);
+	if (b->flags & DB_NOTENANT) {
+		if (!ro)
+			return (1);
+		return (db_send(c, w, DBI_CTX, "SELECT set_config("
+		    "'transaction_read_only', 'on', true)", 0, NULL));
+	}
+	if (w->rq->who.tenant[0] == '\0')
+		return (0);
+	if ((rc = db_send_principal(c, w, 1)) != -1)
+		return (rc);
+	return (db_send_context(c, w, ro));
+}
+
+/* Explicit transactions: DB_TX_OPEN (several round trips) and Citus. */
+static int
+db_send_explicit(struct db_conn *c, struct db_wait *w)
+{
+	struct db_batch	*b = w->batch;
+
+	if (c->in_tx)
 		return (1);
 	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		return (0);
@@ -629,7 +661,14 @@ db_send_begin(struct db_conn *c, struct db_wait *w)
 		return (1);
 	if (w->rq->who.tenant[0] == '\0')
 		return (0);
-	return (db_send_context(c, w) && db_send_principal(c, w));
+	return (db_send_context(c, w, 0) && db_send_principal(c, w, 0));
+}
+
+static int
+db_implicit(const struct db_conn *c, const struct db_batch *b)
+{
+	return ((b->flags & DB_TX) && !(b->flags & DB_TX_OPEN) && !c->in_tx &&
+	    crm_conf.tenant_guc_mode == 0);
 }
 
 static int
@@ -637,16 +676,19 @@ db_send_all(struct db_conn *c, struct db_wait *w)
 {
 	struct db_batch	*b = w->batch;
 	struct db_stmt	*s;
-	int		 i;
+	int		 i, implicit = db_implicit(c, b);
 
-	if (!db_send_begin(c, w))
+	if (implicit && !db_send_implicit(c, w))
+		return (0);
+	if (!implicit && (b->flags & (DB_TX | DB_TX_OPEN)) &&
+	    !db_send_explicit(c, w))
 		return (0);
 	for (i = 0; i < b->nstmts; i++) {
 		s = &b->stmts[i];
 		if (!db_send(c, w, i, s->sql, s->nparams, b->vals + s->first))
 			return (0);
 	}
-	if ((b->flags & DB_TX) &&
+	if (!implicit && (b->flags & DB_TX) &&
 	    !db_send(c, w, DBI_COMMIT, "COMMIT", 0, NULL))
 		return (0);
 	return (PQpipelineSync(c->pg) == 1);

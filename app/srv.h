@@ -210,15 +210,16 @@ struct db_batch {
 };
 
 /*
- * The identity module's principal check: given the request and the batch
- * flags, it names one statement (and fills its parameters, using store for
- * their text) that verifies the credential inside the transaction; it
- * returns the parameter count, or -1 for none.
+ * The identity module's principal check: given the request, the batch
+ * flags and whether the statement must also set the tenant context (and
+ * read-only mode), it names one statement (and fills its parameters, using
+ * store for their text) that verifies the credential inside the
+ * transaction; it returns the parameter count, or -1 for none.
  */
 #define DB_HOOK_PARAMS	6
 
 struct db_hooks {
-	int	(*principal)(struct rq *, int, const char **, char **,
+	int	(*principal)(struct rq *, int, int, const char **, char **,
 		    char [DB_HOOK_PARAMS][48]);
 };
 

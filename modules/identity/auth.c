@@ -77,8 +77,8 @@ static int	auth_tenant(struct rq *);
 static int	auth_ratelimit(struct rq *);
 static int	auth_permission(struct rq *);
 static void	auth_principal_free(struct principal *);
-static int	auth_db_principal(struct rq *, int, const char **, char **,
-		    char [DB_HOOK_PARAMS][48]);
+static int	auth_db_principal(struct rq *, int, int, const char **,
+		    char **, char [DB_HOOK_PARAMS][48]);
 
 static int
 auth_next(struct rq *rq)
@@ -669,20 +669,23 @@ auth_permission(struct rq *rq)
 }
 
 /*
- * The principal check in every tenant transaction (app/db.c calls this
- * right after setting the tenant context).  Returns the parameter count,
- * or -1 when the request has no principal (sign-up, refresh).
+ * The principal check in every tenant transaction.  With ctx the
+ * statement opens the transaction too (tenant context, read-only mode;
+ * sql/007_request_begin.sql), else app/db.c has set the context already.
+ * Returns the parameter count, or -1 when the request has no principal
+ * (sign-up, refresh).
  */
 static int
-auth_db_principal(struct rq *rq, int flags, const char **sql, char **vals,
-    char store[DB_HOOK_PARAMS][48])
+auth_db_principal(struct rq *rq, int flags, int ctx, const char **sql,
+    char **vals, char store[DB_HOOK_PARAMS][48])
 {
 	static char	 yes[] = "true", no[] = "false";
 	char		*write = (flags & DB_READONLY) ? no : yes;
 
 	switch (rq->who.kind) {
 	case PRINC_USER:
-		*sql = "SELECT crm.check_user($1, $2, $3, $4, $5)";
+		*sql = ctx ? "SELECT crm.begin_user($1, $2, $3, $4, $5)" :
+		    "SELECT crm.check_user($1, $2, $3, $4, $5)";
 		vals[0] = rq->who.tenant;
 		vals[1] = rq->who.user;
 		vals[2] = rq->who.session;
@@ -692,7 +695,8 @@ auth_db_principal(struct rq *rq, int flags, const char **sql, char **vals,
 		vals[4] = write;
 		return (5);
 	case PRINC_APIKEY:
-		*sql = "SELECT crm.check_key($1, $2, $3, $4)";
+		*sql = ctx ? "SELECT crm.begin_key($1, $2, $3, $4)" :
+		    "SELECT crm.check_key($1, $2, $3, $4)";
 		vals[0] = rq->who.tenant;
 		vals[1] = rq->who.user;
 		vals[2] = write;
