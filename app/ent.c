@@ -1,0 +1,684 @@
+/*
+ * ent.c: the entity engine's descriptors, field types, body binding and
+ * SQL (see ent.h).  Behaviour per type lives in one table: how a JSON
+ * value becomes a parameter, and how the column becomes JSON again.
+ *
+ * Identifiers in the SQL come only from descriptors (static, reviewed
+ * code); values only ever travel as $n parameters.
+ */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ent.h"
+
+/* PostgreSQL functions take at most 100 arguments: 50 name/value pairs. */
+#define ENT_JSON_PAIRS	45
+
+#define ENT_TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
+			"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+typedef int	(*ent_bind_fn)(const struct ent_field *, json_t *, char **,
+		    const char **);
+
+static int	ent_b_text(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_int(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_number(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_money(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_pattern(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_bool(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_enum(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_multi(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_ref(const struct ent_field *, json_t *, char **,
+		    const char **);
+static int	ent_b_object(const struct ent_field *, json_t *, char **,
+		    const char **);
+
+/* One row per type, in enum order (checked by ent_test). */
+static const struct {
+	enum ent_type	 type;
+	const char	*name;
+	ent_bind_fn	 bind;
+	int		 max;		/* default length limit */
+	const char	*json;		/* column -> JSON; %s is the column */
+} ent_types[] = {
+	{ ENT_TEXT,	  "text",	ent_b_text,	200,	"%s" },
+	{ ENT_LONGTEXT,	  "long_text",	ent_b_text,	20000,	"%s" },
+	{ ENT_INT,	  "integer",	ent_b_int,	0,	"%s" },
+	{ ENT_NUMBER,	  "number",	ent_b_number,	0,	"%s" },
+	{ ENT_MONEY,	  "money",	ent_b_money,	0,	"%s::text" },
+	{ ENT_CURRENCY,	  "currency",	ent_b_pattern,	3,	"%s" },
+	{ ENT_DATE,	  "date",	ent_b_pattern,	10,	"%s" },
+	{ ENT_DATETIME,	  "datetime",	ent_b_pattern,	40,
+	    ENT_TS("%s") },
+	{ ENT_BOOL,	  "boolean",	ent_b_bool,	0,	"%s" },
+	{ ENT_ENUM,	  "enum",	ent_b_enum,	64,	"%s" },
+	{ ENT_MULTI_ENUM, "multi_enum",	ent_b_multi,	64,	"%s" },
+	{ ENT_EMAIL,	  "email",	ent_b_pattern,	254,	"%s" },
+	{ ENT_PHONE,	  "phone",	ent_b_pattern,	40,	"%s" },
+	{ ENT_URL,	  "url",	ent_b_pattern,	2000,	"%s" },
+	{ ENT_REF,	  "ref",	ent_b_ref,	0,	"%s" },
+	{ ENT_OBJECT,	  "object",	ent_b_object,	4096,	"%s" },
+};
+
+const char *
+ent_type_name(enum ent_type t)
+{
+	return ((int)t >= 0 && t < ENT__TYPES ? ent_types[t].name : "?");
+}
+
+int
+ent_type_check_table(void)
+{
+	int	i;
+
+	for (i = 0; i < ENT__TYPES; i++) {
+		if ((int)ent_types[i].type != i)
+			return (-1);
+	}
+	return ((int)(sizeof(ent_types) / sizeof(ent_types[0])) == ENT__TYPES ?
+	    0 : -1);
+}
+
+const struct ent_field *
+ent_field(const struct ent_desc *d, const char *name)
+{
+	const struct ent_field	*f;
+
+	for (f = d->fields; f->name != NULL; f++) {
+		if (strcmp(f->name, name) == 0)
+			return (f);
+	}
+	return (NULL);
+}
+
+size_t
+ent_nfields(const struct ent_desc *d)
+{
+	size_t	n = 0;
+
+	while (d->fields[n].name != NULL)
+		n++;
+	return (n);
+}
+
+static int
+ent_max(const struct ent_field *f)
+{
+	return (f->max > 0 ? f->max : ent_types[f->type].max);
+}
+
+/* Code points of valid UTF-8 (js_parse checked it). */
+static size_t
+ent_chars(const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return (n);
+}
+
+/* Binders: 0 with *out set (owned), or -1 with an error code and detail. */
+
+static int
+ent_b_text(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	const char	*s, *p;
+
+	if (!json_is_string(j))
+		return (*why = "invalid_type", -1);
+	s = json_string_value(j);
+	if ((int)ent_chars(s) > ent_max(f))
+		return (*why = "too_long", -1);
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 && (f->type == ENT_TEXT ||
+		    (*p != '\n' && *p != '\t' && *p != '\r')))
+			return (*why = "invalid_format", -1);
+	}
+	*out = xstrdup(s);
+	return (0);
+}
+
+static int
+ent_b_int(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	char	buf[32];
+
+	if (!json_is_integer(j))
+		return (*why = "invalid_type", -1);
+	(void)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+	    json_integer_value(j));
+	*out = xstrdup(buf);
+	return (0);
+}
+
+/*
+ * A decimal as text: optional '-', 1..digits integer digits, optional
+ * '.' and 1..frac fraction digits.  Exact, unlike a double.
+ */
+static int
+ent_decimal_ok(const char *s, int digits, int frac)
+{
+	int	n;
+
+	if (*s == '-')
+		s++;
+	for (n = 0; isdigit((unsigned char)*s); s++)
+		n++;
+	if (n < 1 || n > digits)
+		return (0);
+	if (*s == '\0')
+		return (1);
+	if (*s++ != '.')
+		return (0);
+	for (n = 0; isdigit((unsigned char)*s); s++)
+		n++;
+	return (n >= 1 && n <= frac && *s == '\0');
+}
+
+static int
+ent_b_number(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	char	buf[64];
+
+	if (json_is_integer(j))
+		return (ent_b_int(f, j, out, why));
+	if (json_is_real(j)) {
+		(void)snprintf(buf, sizeof(buf), "%.15g", json_real_value(j));
+		*out = xstrdup(buf);
+		return (0);
+	}
+	if (!json_is_string(j) || !ent_decimal_ok(json_string_value(j), 15, 6))
+		return (*why = "invalid_type", -1);
+	*out = xstrdup(json_string_value(j));
+	return (0);
+}
+
+/* Money never travels as a float: a decimal string, <= 4 decimals. */
+static int
+ent_b_money(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	if (!json_is_string(j))
+		return (*why = "invalid_type", -1);
+	if (!ent_decimal_ok(json_string_value(j), 13, 4))
+		return (*why = "invalid_format", -1);
+	*out = xstrdup(json_string_value(j));
+	return (0);
+}
+
+static int
+ent_date_ok(const char *s)
+{
+	static const int	 mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31,
+				    30, 31, 30, 31 };
+	int			 y, m, d, n;
+
+	if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 ||
+	    n != 10 || s[4] != '-' || s[7] != '-' || !isdigit((unsigned char)s[0]))
+		return (0);
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return (0);
+	return (m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 ||
+	    y % 400 == 0)));
+}
+
+/* RFC 3339: a date, 'T', hh:mm:ss, optional fraction, 'Z' or +hh:mm. */
+static int
+ent_datetime_ok(const char *s)
+{
+	char	date[11];
+	int	i;
+
+	if (strlen(s) < 20)
+		return (0);
+	memcpy(date, s, 10);
+	date[10] = '\0';
+	if (!ent_date_ok(date) || (s[10] != 'T' && s[10] != 't'))
+		return (0);
+	for (i = 11; i < 19; i++) {
+		if ((i == 13 || i == 16) ? s[i] != ':' :
+		    !isdigit((unsigned char)s[i]))
+			return (0);
+	}
+	s += 19;
+	if (*s == '.')
+		for (s++; isdigit((unsigned char)*s); s++)
+			;
+	if (*s == 'Z' || *s == 'z')
+		return (s[1] == '\0');
+	return ((*s == '+' || *s == '-') && isdigit((unsigned char)s[1]) &&
+	    isdigit((unsigned char)s[2]) && s[3] == ':' &&
+	    isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) &&
+	    s[6] == '\0');
+}
+
+static int
+ent_phone_ok(const char *s)
+{
+	int	digits = 0;
+
+	for (; *s != '\0'; s++) {
+		if (isdigit((unsigned char)*s))
+			digits++;
+		else if (strchr(" +-().x/", *s) == NULL)
+			return (0);
+	}
+	return (digits >= 3);
+}
+
+static int
+ent_url_ok(const char *s)
+{
+	const char	*p;
+
+	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+		return (0);
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return (0);
+	}
+	return (strlen(strchr(s, ':') + 3) > 0);
+}
+
+static int
+ent_currency_ok(const char *s)
+{
+	return (strlen(s) == 3 && isupper((unsigned char)s[0]) &&
+	    isupper((unsigned char)s[1]) && isupper((unsigned char)s[2]));
+}
+
+/* Strings with a fixed shape: one checker per type. */
+static int
+ent_b_pattern(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	const char	*s;
+	int		 ok;
+
+	if (!json_is_string(j))
+		return (*why = "invalid_type", -1);
+	s = json_string_value(j);
+	if ((int)strlen(s) > ent_max(f))
+		return (*why = "too_long", -1);
+	switch (f->type) {
+	case ENT_CURRENCY:
+		ok = ent_currency_ok(s);
+		break;
+	case ENT_DATE:
+		ok = ent_date_ok(s);
+		break;
+	case ENT_DATETIME:
+		ok = ent_datetime_ok(s);
+		break;
+	case ENT_EMAIL:
+		ok = val_email_ok(s);
+		break;
+	case ENT_PHONE:
+		ok = ent_phone_ok(s);
+		break;
+	default:
+		ok = ent_url_ok(s);
+		break;
+	}
+	if (!ok)
+		return (*why = "invalid_format", -1);
+	*out = xstrdup(s);
+	return (0);
+}
+
+static int
+ent_b_bool(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	if (!json_is_boolean(j))
+		return (*why = "invalid_type", -1);
+	*out = xstrdup(json_is_true(j) ? "true" : "false");
+	return (0);
+}
+
+static int
+ent_option(const struct ent_field *f, const char *s)
+{
+	size_t	i;
+
+	for (i = 0; f->options != NULL && f->options[i] != NULL; i++) {
+		if (strcmp(f->options[i], s) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+static int
+ent_b_enum(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	if (!json_is_string(j))
+		return (*why = "invalid_type", -1);
+	if (!ent_option(f, json_string_value(j)))
+		return (*why = "invalid_value", -1);
+	*out = xstrdup(json_string_value(j));
+	return (0);
+}
+
+/*
+ * A PostgreSQL array literal of options.  Options are identifiers from the
+ * descriptor, so quoting them is enough; duplicates are refused.
+ */
+static int
+ent_b_multi(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	struct buf	 b;
+	json_t		*e, *e2;
+	size_t		 i, k;
+
+	if (!json_is_array(j))
+		return (*why = "invalid_type", -1);
+	json_array_foreach(j, i, e) {
+		if (!json_is_string(e) || !ent_option(f, json_string_value(e)))
+			return (*why = "invalid_value", -1);
+		for (k = 0; k < i; k++) {
+			e2 = json_array_get(j, k);
+			if (json_equal(e, e2))
+				return (*why = "duplicate_value", -1);
+		}
+	}
+	buf_init(&b, 64);
+	buf_appendc(&b, '{');
+	json_array_foreach(j, i, e)
+		buf_appendf(&b, "%s\"%s\"", i ? "," : "", json_string_value(e));
+	buf_appendc(&b, '}');
+	*out = xstrdup(buf_cstr(&b));
+	buf_free(&b);
+	return (0);
+}
+
+/* A reference: a UUID; the composite foreign key checks the tenant. */
+static int
+ent_b_ref(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	uint8_t		raw[UUID_LEN];
+	char		s[UUID_STRLEN + 1];
+
+	if (!json_is_string(j))
+		return (*why = "invalid_type", -1);
+	if (uuid7_parse(json_string_value(j), raw) == -1)
+		return (*why = "invalid_format", -1);
+	uuid7_fmt(raw, s);
+	*out = xstrdup(s);
+	return (0);
+}
+
+/* A small object of string members (an address). */
+static int
+ent_b_object(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	const char	*k;
+	json_t		*v;
+	char		*s;
+
+	if (!json_is_object(j))
+		return (*why = "invalid_type", -1);
+	json_object_foreach(j, k, v) {
+		if (!json_is_string(v) && !json_is_null(v))
+			return (*why = "invalid_type", -1);
+	}
+	s = js_dump(j, NULL);
+	if ((int)strlen(s) > ent_max(f)) {
+		xfree(s);
+		return (*why = "too_long", -1);
+	}
+	*out = s;
+	return (0);
+}
+
+/* One field's value as a parameter: NULL for JSON null. */
+int
+ent_value(const struct ent_field *f, json_t *j, char **out, const char **why)
+{
+	*out = NULL;
+	if (json_is_null(j))
+		return (0);
+	return (ent_types[f->type].bind(f, j, out, why));
+}
+
+static const char *
+ent_why_detail(const char *why)
+{
+	if (strcmp(why, "invalid_type") == 0)
+		return ("has the wrong type");
+	if (strcmp(why, "too_long") == 0)
+		return ("is too long");
+	if (strcmp(why, "invalid_value") == 0)
+		return ("is not one of the allowed values");
+	if (strcmp(why, "duplicate_value") == 0)
+		return ("lists a value twice");
+	return ("has the wrong format");
+}
+
+static void
+ent_bind_field(const struct ent_field *f, int i, json_t *j, struct val *v,
+    struct ent_bind *b)
+{
+	const char	*why;
+
+	if (f->flags & ENT_F_READONLY) {
+		v->unknown++;
+		val_error(v, f->name, "read_only", "this field cannot be set");
+		return;
+	}
+	if (json_is_null(j) && (f->flags & ENT_F_REQUIRED)) {
+		val_error(v, f->name, "required", "this field is required");
+		return;
+	}
+	if (ent_value(f, j, &b->text[i], &why) == -1) {
+		val_error(v, f->name, why, ent_why_detail(why));
+		return;
+	}
+	b->given[i] = 1;
+}
+
+/* Fields the body names that the descriptor does not know: 400. */
+static void
+ent_bind_unknown(const struct ent_desc *d, json_t *body, struct val *v)
+{
+	const char	*key;
+	json_t		*j;
+
+	json_object_foreach(body, key, j) {
+		if (ent_field(d, key) == NULL) {
+			v->unknown++;
+			val_error(v, key, "unknown_field",
+			    "this field is unknown or cannot be set");
+		}
+	}
+}
+
+static int
+ent_bind(const struct ent_desc *d, json_t *body, struct val *v,
+    struct ent_bind *b, int create)
+{
+	const struct ent_field	*f;
+	json_t			*j;
+	int			 i;
+
+	memset(b, 0, sizeof(*b));
+	b->nfields = (int)ent_nfields(d);
+	if (b->nfields > ENT_MAXFIELDS)
+		crm_fatal("entity %s has too many fields", d->name);
+	if (!json_is_object(body))
+		return (-1);
+	ent_bind_unknown(d, body, v);
+	for (i = 0, f = d->fields; f->name != NULL; f++, i++) {
+		if ((j = json_object_get(body, f->name)) != NULL)
+			ent_bind_field(f, i, j, v, b);
+		else if (create && (f->flags & ENT_F_REQUIRED))
+			val_error(v, f->name, "required",
+			    "this field is required");
+	}
+	return (val_failed(v) ? -1 : 0);
+}
+
+int
+ent_bind_create(const struct ent_desc *d, json_t *body, struct val *v,
+    struct ent_bind *b)
+{
+	return (ent_bind(d, body, v, b, 1));
+}
+
+int
+ent_bind_update(const struct ent_desc *d, json_t *body, struct val *v,
+    struct ent_bind *b)
+{
+	return (ent_bind(d, body, v, b, 0));
+}
+
+void
+ent_bind_free(struct ent_bind *b)
+{
+	int	i;
+
+	for (i = 0; i < b->nfields; i++)
+		xfree(b->text[i]);
+	memset(b, 0, sizeof(*b));
+}
+
+/* SQL. */
+
+static void
+ent_json_pair(struct buf *out, int *pairs, const char *name,
+    const char *expr)
+{
+	if (*pairs > 0 && *pairs % ENT_JSON_PAIRS == 0)
+		buf_appends(out, ")::jsonb || jsonb_build_object(");
+	else if (*pairs > 0)
+		buf_appends(out, ", ");
+	buf_appendf(out, "'%s', ", name);
+	buf_appends(out, expr);
+	(*pairs)++;
+}
+
+/*
+ * The record as JSON, built by PostgreSQL: id, the fields, custom, then
+ * the system columns.  Beyond ENT_JSON_PAIRS pairs the object is built in
+ * chunks joined with jsonb ||, because functions take 100 arguments.
+ */
+void
+ent_sql_json(const struct ent_desc *d, struct buf *out)
+{
+	const struct ent_field	*f;
+	char			 expr[160];
+	int			 pairs = 0;
+
+	buf_appends(out, "(jsonb_build_object(");
+	ent_json_pair(out, &pairs, "id", "id");
+	for (f = d->fields; f->name != NULL; f++) {
+		(void)snprintf(expr, sizeof(expr), ent_types[f->type].json,
+		    f->name);
+		ent_json_pair(out, &pairs, f->name, expr);
+	}
+	ent_json_pair(out, &pairs, "custom", "custom");
+	ent_json_pair(out, &pairs, "owner_id", "owner_id");
+	ent_json_pair(out, &pairs, "created_at", ENT_TS("created_at"));
+	ent_json_pair(out, &pairs, "updated_at", ENT_TS("updated_at"));
+	ent_json_pair(out, &pairs, "created_by", "created_by");
+	ent_json_pair(out, &pairs, "updated_by", "updated_by");
+	buf_appends(out, "))::text");
+}
+
+void
+ent_sql_get(const struct ent_desc *d, struct buf *out)
+{
+	buf_appends(out, "SELECT ");
+	ent_sql_json(d, out);
+	buf_appendf(out, ", version FROM %s WHERE tenant_id = $1 AND id = $2 "
+	    "AND deleted_at IS NULL", d->table);
+}
+
+/* INSERT: $1 tenant, $2 id, the given fields, then the acting user. */
+void
+ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
+    struct buf *out)
+{
+	const struct ent_field	*f;
+	int			 i, n = 3;
+
+	buf_appendf(out, "INSERT INTO %s (tenant_id, id", d->table);
+	for (i = 0, f = d->fields; f->name != NULL; f++, i++) {
+		if (b->given[i])
+			buf_appendf(out, ", %s", f->name);
+	}
+	buf_appends(out, ", owner_id, created_by, updated_by) VALUES ($1, $2");
+	for (i = 0; i < b->nfields; i++) {
+		if (b->given[i])
+			buf_appendf(out, ", $%d", n++);
+	}
+	buf_appendf(out, ", $%d, $%d, $%d) RETURNING ", n, n, n);
+	ent_sql_json(d, out);
+	buf_appends(out, ", version");
+}
+
+/*
+ * UPDATE with If-Match in one statement.  $1 tenant, $2 id, the given
+ * fields, the acting user, then the expected version (NULL: no If-Match).
+ * One row always: (current version or NULL when there is no such record,
+ * the new JSON or NULL when the version did not match, the new version).
+ */
+void
+ent_sql_update(const struct ent_desc *d, const struct ent_bind *b,
+    struct buf *out)
+{
+	const struct ent_field	*f;
+	int			 i, n = 3;
+
+	buf_appendf(out, "WITH cur AS (SELECT version FROM %s WHERE "
+	    "tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE), "
+	    "upd AS (UPDATE %s t SET ", d->table, d->table);
+	for (i = 0, f = d->fields; f->name != NULL; f++, i++) {
+		if (b->given[i])
+			buf_appendf(out, "%s = $%d, ", f->name, n++);
+	}
+	buf_appendf(out, "updated_at = now(), updated_by = $%d, version = "
+	    "t.version + 1 FROM cur WHERE t.tenant_id = $1 AND t.id = $2 AND "
+	    "($%d::bigint IS NULL OR cur.version = $%d::bigint) RETURNING ",
+	    n, n + 1, n + 1);
+	ent_sql_json(d, out);
+	buf_appends(out, " AS j, t.version AS v) SELECT (SELECT version FROM "
+	    "cur), (SELECT j FROM upd), (SELECT v FROM upd)");
+}
+
+/* Soft delete: the recycle bin keeps it 30 days.  $3 is the actor. */
+void
+ent_sql_delete(const struct ent_desc *d, struct buf *out)
+{
+	buf_appendf(out, "UPDATE %s SET deleted_at = now(), updated_by = $3, "
+	    "version = version + 1 WHERE tenant_id = $1 AND id = $2 AND "
+	    "deleted_at IS NULL RETURNING version", d->table);
+}
+
+void
+ent_sql_restore(const struct ent_desc *d, struct buf *out)
+{
+	buf_appendf(out, "UPDATE %s SET deleted_at = NULL, updated_at = now(), "
+	    "updated_by = $3, version = version + 1 WHERE tenant_id = $1 AND "
+	    "id = $2 AND deleted_at > now() - interval '30 days' RETURNING ",
+	    d->table);
+	ent_sql_json(d, out);
+	buf_appends(out, ", version");
+}

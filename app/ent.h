@@ -1,0 +1,117 @@
+/*
+ * ent.h: the entity engine, Kore-free half (ARCHITECTURE.md "One entity
+ * engine, many entities").
+ *
+ * An entity is a descriptor: its table, its fields with their types and
+ * flags, and (in the module) small hooks for real behaviour.  From the
+ * descriptor alone the engine
+ *
+ *	- validates a request body into SQL parameters (ent_bind_*): types,
+ *	  required fields, lengths, enums, read-only and unknown fields;
+ *	- writes the SQL of get, create, update and delete (ent_sql_*): column
+ *	  names only from the descriptor, every value a $n parameter, the
+ *	  record rendered as JSON by PostgreSQL (one round trip, no parse and
+ *	  dump in C on the read path).
+ *
+ * Every entity table has the system columns of ENT_SYSTEM_COLUMNS besides
+ * its own; `custom jsonb` holds the tenant's custom fields.  The Kore
+ * half (routes, handlers, list queries) builds on this one.
+ *
+ *	ent.c		ent_   descriptors, types, binding, SQL
+ */
+
+#ifndef CRM_ENT_H
+#define CRM_ENT_H
+
+#include "crm.h"
+
+enum ent_type {
+	ENT_TEXT,		/* one line, max chars */
+	ENT_LONGTEXT,		/* multi-line, max chars */
+	ENT_INT,		/* int64 */
+	ENT_NUMBER,		/* decimal, sent as JSON number or string */
+	ENT_MONEY,		/* decimal string "1234.50", 2..4 decimals */
+	ENT_CURRENCY,		/* ISO 4217 code */
+	ENT_DATE,		/* YYYY-MM-DD */
+	ENT_DATETIME,		/* RFC 3339 */
+	ENT_BOOL,
+	ENT_ENUM,		/* one of options */
+	ENT_MULTI_ENUM,		/* array of options */
+	ENT_EMAIL,
+	ENT_PHONE,
+	ENT_URL,
+	ENT_REF,		/* uuid of a row of ref, same tenant */
+	ENT_OBJECT,		/* small JSON object (addresses) */
+	ENT__TYPES
+};
+
+#define ENT_F_REQUIRED	0x0001	/* on create */
+#define ENT_F_FILTER	0x0002	/* filter[...] allowed */
+#define ENT_F_SORT	0x0004	/* sort= allowed */
+#define ENT_F_SEARCH	0x0008	/* part of q= full text */
+#define ENT_F_READONLY	0x0010	/* shown, never written by clients */
+#define ENT_F_AUDIT	0x0020	/* changes go to the timeline */
+
+struct ent_field {
+	const char		*name;
+	enum ent_type		 type;
+	int			 flags;
+	int			 max;		/* chars (text), 0: type default */
+	const char *const	*options;	/* ENUM, MULTI_ENUM */
+	const char		*ref;		/* REF: the referenced table */
+};
+
+struct ent_desc {
+	const char		*name;		/* "accounts": the route */
+	const char		*singular;	/* "account": events */
+	const char		*table;		/* "crm.accounts" */
+	const struct ent_field	*fields;	/* NULL-name terminated */
+};
+
+/* Columns every entity table has, in this order after its own. */
+#define ENT_SYSTEM_COLUMNS \
+	"owner_id, created_at, updated_at, created_by, updated_by, version"
+
+const char	*ent_type_name(enum ent_type);
+int	 ent_type_check_table(void);
+const struct ent_field	*ent_field(const struct ent_desc *, const char *);
+size_t	 ent_nfields(const struct ent_desc *);
+
+/*
+ * Binding a body: each field given becomes one parameter text (NULL for a
+ * JSON null), in descriptor order, with a mask of which fields were given.
+ * Failures go into the val (400 for unknown or read-only fields, 422 for
+ * wrong values), named by field.
+ */
+#define ENT_MAXFIELDS	64
+
+struct ent_bind {
+	int	 given[ENT_MAXFIELDS];
+	char	*text[ENT_MAXFIELDS];	/* owned; NULL: SQL NULL */
+	int	 nfields;
+};
+
+int	 ent_bind_create(const struct ent_desc *, json_t *, struct val *,
+	    struct ent_bind *);
+int	 ent_bind_update(const struct ent_desc *, json_t *, struct val *,
+	    struct ent_bind *);
+void	 ent_bind_free(struct ent_bind *);
+int	 ent_value(const struct ent_field *, json_t *, char **,
+	    const char **);
+
+/*
+ * SQL.  Parameters: $1 tenant, $2 id, then (create, update) one per given
+ * field in descriptor order, then the acting user.  ent_sql_json() is the
+ * json_build_object(...) of a record, for every statement that returns
+ * one.
+ */
+void	 ent_sql_json(const struct ent_desc *, struct buf *);
+void	 ent_sql_get(const struct ent_desc *, struct buf *);
+void	 ent_sql_create(const struct ent_desc *, const struct ent_bind *,
+	    struct buf *);
+void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
+	    struct buf *);
+void	 ent_sql_delete(const struct ent_desc *, struct buf *);
+void	 ent_sql_restore(const struct ent_desc *, struct buf *);
+
+#endif /* CRM_ENT_H */
