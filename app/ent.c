@@ -141,6 +141,8 @@ ent_b_text(const struct ent_field *f, json_t *j, char **out,
 	s = json_string_value(j);
 	if ((int)ent_chars(s) > ent_max(f))
 		return (*why = "too_long", -1);
+	if ((f->flags & ENT_F_REQUIRED) && s[strspn(s, " \t\r\n")] == '\0')
+		return (*why = "blank", -1);
 	for (p = s; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 && (f->type == ENT_TEXT ||
 		    (*p != '\n' && *p != '\t' && *p != '\r')))
@@ -158,6 +160,8 @@ ent_b_int(const struct ent_field *f, json_t *j, char **out,
 
 	if (!json_is_integer(j))
 		return (*why = "invalid_type", -1);
+	if ((f->flags & ENT_F_NONNEG) && json_integer_value(j) < 0)
+		return (*why = "out_of_range", -1);
 	(void)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
 	    json_integer_value(j));
 	*out = xstrdup(buf);
@@ -207,15 +211,20 @@ ent_b_number(const struct ent_field *f, json_t *j, char **out,
 	return (0);
 }
 
-/* Money never travels as a float: a decimal string, <= 4 decimals. */
+/*
+ * Money never travels as a float: a decimal string with at most 2
+ * decimals, the columns' scale, so nothing is ever rounded silently.
+ */
 static int
 ent_b_money(const struct ent_field *f, json_t *j, char **out,
     const char **why)
 {
 	if (!json_is_string(j))
 		return (*why = "invalid_type", -1);
-	if (!ent_decimal_ok(json_string_value(j), 13, 4))
+	if (!ent_decimal_ok(json_string_value(j), 13, 2))
 		return (*why = "invalid_format", -1);
+	if ((f->flags & ENT_F_NONNEG) && json_string_value(j)[0] == '-')
+		return (*why = "out_of_range", -1);
 	*out = xstrdup(json_string_value(j));
 	return (0);
 }
@@ -469,6 +478,10 @@ ent_why_detail(const char *why)
 		return ("is not one of the allowed values");
 	if (strcmp(why, "duplicate_value") == 0)
 		return ("lists a value twice");
+	if (strcmp(why, "blank") == 0)
+		return ("must not be blank");
+	if (strcmp(why, "out_of_range") == 0)
+		return ("must not be negative");
 	return ("has the wrong format");
 }
 
@@ -602,24 +615,42 @@ ent_sql_json(const struct ent_desc *d, struct buf *out)
 	buf_appends(out, "))::text");
 }
 
+/* The record scope test every statement on an existing record carries. */
+#define ENT_SCOPE	"crm.in_scope($1, owner_id, $3, $4)"
+
+/* $1 tenant, $2 id, $3 user, $4 scope. */
 void
 ent_sql_get(const struct ent_desc *d, struct buf *out)
 {
 	buf_appends(out, "SELECT ");
 	ent_sql_json(d, out);
 	buf_appendf(out, ", version FROM %s WHERE tenant_id = $1 AND id = $2 "
-	    "AND deleted_at IS NULL", d->table);
+	    "AND deleted_at IS NULL AND " ENT_SCOPE, d->table);
 }
 
-/* INSERT: $1 tenant, $2 id, the given fields, then the acting user. */
+/* The event row of a change, from the CTE `from` (columns j, or id). */
+static void
+ent_sql_event(const struct ent_desc *d, const char *what, const char *from,
+    const char *payload, struct buf *out)
+{
+	buf_appendf(out, ", e AS (INSERT INTO crm.events (tenant_id, id, type, "
+	    "entity, entity_id, payload) SELECT $1, %s, '%s.%s', '%s', $2, %s "
+	    "FROM %s)", strcmp(what, "created") == 0 ? "$4" : "$5",
+	    d->singular, what, d->name, payload, from);
+}
+
+/*
+ * INSERT: $1 tenant, $2 id, $3 user (owner and author), $4 event id, then
+ * the given fields.  Returns (j, v): the record and its version.
+ */
 void
 ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
     struct buf *out)
 {
 	const struct ent_field	*f;
-	int			 i, n = 3;
+	int			 i, n = 5;
 
-	buf_appendf(out, "INSERT INTO %s (tenant_id, id", d->table);
+	buf_appendf(out, "WITH r AS (INSERT INTO %s (tenant_id, id", d->table);
 	for (i = 0, f = d->fields; f->name != NULL; f++, i++) {
 		if (b->given[i])
 			buf_appendf(out, ", %s", f->name);
@@ -629,56 +660,70 @@ ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
 		if (b->given[i])
 			buf_appendf(out, ", $%d", n++);
 	}
-	buf_appendf(out, ", $%d, $%d, $%d) RETURNING ", n, n, n);
+	buf_appends(out, ", $3, $3, $3) RETURNING ");
 	ent_sql_json(d, out);
-	buf_appends(out, ", version");
+	buf_appends(out, " AS j, version AS v)");
+	ent_sql_event(d, "created", "r", "j::jsonb", out);
+	buf_appends(out, " SELECT j, v FROM r");
 }
 
 /*
- * UPDATE with If-Match in one statement.  $1 tenant, $2 id, the given
- * fields, the acting user, then the expected version (NULL: no If-Match).
- * One row always: (current version or NULL when there is no such record,
- * the new JSON or NULL when the version did not match, the new version).
+ * UPDATE with If-Match in one statement.  $1 tenant, $2 id, $3 user,
+ * $4 scope, $5 event id, $6 expected version (NULL: no If-Match), then the
+ * given fields.  One row always: (current version, or NULL when there is
+ * no such record in scope; the new record, or NULL when the version did
+ * not match; the new version).
  */
 void
 ent_sql_update(const struct ent_desc *d, const struct ent_bind *b,
     struct buf *out)
 {
 	const struct ent_field	*f;
-	int			 i, n = 3;
+	int			 i, n = 7;
 
 	buf_appendf(out, "WITH cur AS (SELECT version FROM %s WHERE "
-	    "tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE), "
-	    "upd AS (UPDATE %s t SET ", d->table, d->table);
+	    "tenant_id = $1 AND id = $2 AND deleted_at IS NULL AND "
+	    ENT_SCOPE " FOR UPDATE), upd AS (UPDATE %s t SET ", d->table,
+	    d->table);
 	for (i = 0, f = d->fields; f->name != NULL; f++, i++) {
 		if (b->given[i])
 			buf_appendf(out, "%s = $%d, ", f->name, n++);
 	}
-	buf_appendf(out, "updated_at = now(), updated_by = $%d, version = "
+	buf_appends(out, "updated_at = now(), updated_by = $3, version = "
 	    "t.version + 1 FROM cur WHERE t.tenant_id = $1 AND t.id = $2 AND "
-	    "($%d::bigint IS NULL OR cur.version = $%d::bigint) RETURNING ",
-	    n, n + 1, n + 1);
+	    "($6::bigint IS NULL OR cur.version = $6::bigint) RETURNING ");
 	ent_sql_json(d, out);
-	buf_appends(out, " AS j, t.version AS v) SELECT (SELECT version FROM "
-	    "cur), (SELECT j FROM upd), (SELECT v FROM upd)");
+	buf_appends(out, " AS j, t.version AS v)");
+	ent_sql_event(d, "updated", "upd", "j::jsonb", out);
+	buf_appends(out, " SELECT (SELECT version FROM cur), (SELECT j FROM "
+	    "upd), (SELECT v FROM upd)");
 }
 
-/* Soft delete: the recycle bin keeps it 30 days.  $3 is the actor. */
+/*
+ * Soft delete: the recycle bin keeps it 30 days.  $1 tenant, $2 id,
+ * $3 user, $4 scope, $5 event id.  Returns the count deleted (0 or 1).
+ */
 void
 ent_sql_delete(const struct ent_desc *d, struct buf *out)
 {
-	buf_appendf(out, "UPDATE %s SET deleted_at = now(), updated_by = $3, "
-	    "version = version + 1 WHERE tenant_id = $1 AND id = $2 AND "
-	    "deleted_at IS NULL RETURNING version", d->table);
+	buf_appendf(out, "WITH r AS (UPDATE %s SET deleted_at = now(), "
+	    "updated_by = $3, version = version + 1 WHERE tenant_id = $1 AND "
+	    "id = $2 AND deleted_at IS NULL AND " ENT_SCOPE " RETURNING id)",
+	    d->table);
+	ent_sql_event(d, "deleted", "r", "jsonb_build_object('id', id)", out);
+	buf_appends(out, " SELECT count(*) FROM r");
 }
 
+/* Parameters as ent_sql_delete(); returns (j, v) like create. */
 void
 ent_sql_restore(const struct ent_desc *d, struct buf *out)
 {
-	buf_appendf(out, "UPDATE %s SET deleted_at = NULL, updated_at = now(), "
-	    "updated_by = $3, version = version + 1 WHERE tenant_id = $1 AND "
-	    "id = $2 AND deleted_at > now() - interval '30 days' RETURNING ",
-	    d->table);
+	buf_appendf(out, "WITH r AS (UPDATE %s SET deleted_at = NULL, "
+	    "updated_at = now(), updated_by = $3, version = version + 1 WHERE "
+	    "tenant_id = $1 AND id = $2 AND deleted_at > now() - "
+	    "interval '30 days' AND " ENT_SCOPE " RETURNING ", d->table);
 	ent_sql_json(d, out);
-	buf_appends(out, ", version");
+	buf_appends(out, " AS j, version AS v)");
+	ent_sql_event(d, "restored", "r", "j::jsonb", out);
+	buf_appends(out, " SELECT j, v FROM r");
 }

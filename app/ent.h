@@ -30,7 +30,7 @@ enum ent_type {
 	ENT_LONGTEXT,		/* multi-line, max chars */
 	ENT_INT,		/* int64 */
 	ENT_NUMBER,		/* decimal, sent as JSON number or string */
-	ENT_MONEY,		/* decimal string "1234.50", 2..4 decimals */
+	ENT_MONEY,		/* decimal string "1234.50", <= 2 decimals */
 	ENT_CURRENCY,		/* ISO 4217 code */
 	ENT_DATE,		/* YYYY-MM-DD */
 	ENT_DATETIME,		/* RFC 3339 */
@@ -51,6 +51,7 @@ enum ent_type {
 #define ENT_F_SEARCH	0x0008	/* part of q= full text */
 #define ENT_F_READONLY	0x0010	/* shown, never written by clients */
 #define ENT_F_AUDIT	0x0020	/* changes go to the timeline */
+#define ENT_F_NONNEG	0x0040	/* numbers: >= 0 */
 
 struct ent_field {
 	const char		*name;
@@ -100,10 +101,12 @@ int	 ent_value(const struct ent_field *, json_t *, char **,
 	    const char **);
 
 /*
- * SQL.  Parameters: $1 tenant, $2 id, then (create, update) one per given
- * field in descriptor order, then the acting user.  ent_sql_json() is the
- * json_build_object(...) of a record, for every statement that returns
- * one.
+ * SQL.  Every statement starts with the same parameters: $1 tenant, $2 id,
+ * $3 acting user, then (not on create) $4 record scope ("own", "team",
+ * "all"), $5 event id, and for update $6 the expected version; the given
+ * fields follow ($5 on create, $7 on update).  Writes add their event row
+ * (crm.events, "<singular>.<created|updated|deleted|restored>") in the same
+ * statement.  ent_sql_json() is the record as JSON.
  */
 void	 ent_sql_json(const struct ent_desc *, struct buf *);
 void	 ent_sql_get(const struct ent_desc *, struct buf *);

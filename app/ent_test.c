@@ -13,7 +13,7 @@ static const char *const	stages[] = { "new", "won", "lost", NULL };
 static const struct ent_field	t_fields[] = {
 	{ "name", ENT_TEXT, ENT_F_REQUIRED | ENT_F_SEARCH, 10, NULL, NULL },
 	{ "notes", ENT_LONGTEXT, 0, 0, NULL, NULL },
-	{ "employees", ENT_INT, ENT_F_FILTER, 0, NULL, NULL },
+	{ "employees", ENT_INT, ENT_F_FILTER | ENT_F_NONNEG, 0, NULL, NULL },
 	{ "score", ENT_NUMBER, 0, 0, NULL, NULL },
 	{ "amount", ENT_MONEY, ENT_F_SORT, 0, NULL, NULL },
 	{ "currency", ENT_CURRENCY, 0, 0, NULL, NULL },
@@ -92,6 +92,8 @@ test_text(void)
 	UT_CHECK(refused("name", "\"12345678901\""));
 	UT_CHECK(refused("name", "\"a\\nb\""));
 	UT_CHECK(refused("name", "42"));
+	UT_CHECK(refused("name", "\"\""));
+	UT_CHECK(refused("name", "\"   \""));
 	UT_CHECK(ok_as("notes", "\"line 1\\nline 2\\ttab\"",
 	    "line 1\nline 2\ttab"));
 	UT_CHECK(refused("notes", "\"bell\\u0007\""));
@@ -102,15 +104,18 @@ static void
 test_numbers(void)
 {
 	UT_CHECK(ok_as("employees", "42", "42"));
-	UT_CHECK(ok_as("employees", "-9223372036854775807",
+	UT_CHECK(ok_as("score", "-9223372036854775807",
 	    "-9223372036854775807"));
 	UT_CHECK(refused("employees", "4.5"));
+	UT_CHECK(refused("employees", "-1"));
+	UT_CHECK(ok_as("employees", "0", "0"));
 	UT_CHECK(refused("employees", "\"42\""));
 	UT_CHECK(ok_as("score", "4.5", "4.5"));
 	UT_CHECK(ok_as("score", "\"12.125\"", "12.125"));
 	UT_CHECK(refused("score", "\"1e5\""));
 	UT_CHECK(ok_as("amount", "\"1234.50\"", "1234.50"));
-	UT_CHECK(ok_as("amount", "\"-0.0001\"", "-0.0001"));
+	UT_CHECK(ok_as("amount", "\"-0.01\"", "-0.01"));
+	UT_CHECK(refused("amount", "\"1.234\""));
 	UT_CHECK(refused("amount", "1234.5"));
 	UT_CHECK(refused("amount", "\"1,234.50\""));
 	UT_CHECK(refused("amount", "\"1.23456\""));
@@ -230,7 +235,8 @@ test_sql(void)
 	buf_init(&s, 1024);
 	ent_sql_get(&t_desc, &s);
 	UT_CHECK(strstr(s.data, "FROM crm.things WHERE tenant_id = $1 AND "
-	    "id = $2 AND deleted_at IS NULL") != NULL);
+	    "id = $2 AND deleted_at IS NULL AND crm.in_scope($1, owner_id, "
+	    "$3, $4)") != NULL);
 	UT_CHECK(strstr(s.data, "'amount', amount::text") != NULL);
 	UT_CHECK(strstr(s.data, "'due_at', to_char(due_at AT TIME ZONE") !=
 	    NULL);
@@ -240,14 +246,20 @@ test_sql(void)
 	UT_EQ_INT(ent_bind_create(&t_desc, j, &v, &b), 0);
 	ent_sql_create(&t_desc, &b, &s);
 	UT_CHECK(strstr(s.data, "INSERT INTO crm.things (tenant_id, id, name, "
-	    "stage, owner_id, created_by, updated_by) VALUES ($1, $2, $3, $4, "
-	    "$5, $5, $5) RETURNING") != NULL);
+	    "stage, owner_id, created_by, updated_by) VALUES ($1, $2, $5, $6, "
+	    "$3, $3, $3) RETURNING") != NULL);
+	UT_CHECK(strstr(s.data, "SELECT $1, $4, 'thing.created', 'things', "
+	    "$2, j::jsonb FROM r") != NULL);
 	buf_reset(&s);
 	ent_sql_update(&t_desc, &b, &s);
-	UT_CHECK(strstr(s.data, "SET name = $3, stage = $4, updated_at = "
-	    "now(), updated_by = $5") != NULL);
+	UT_CHECK(strstr(s.data, "SET name = $7, stage = $8, updated_at = "
+	    "now(), updated_by = $3") != NULL);
 	UT_CHECK(strstr(s.data, "($6::bigint IS NULL OR cur.version = "
 	    "$6::bigint)") != NULL);
+	UT_CHECK(strstr(s.data, "'thing.updated'") != NULL);
+	buf_reset(&s);
+	ent_sql_delete(&t_desc, &s);
+	UT_CHECK(strstr(s.data, "'thing.deleted'") != NULL);
 	ent_bind_free(&b);
 	val_free(&v);
 	json_decref(j);

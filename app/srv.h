@@ -54,6 +54,7 @@ struct principal {
 	int		 kind;
 	char		 tenant[UUID_STRLEN + 1];	/* "" when none */
 	char		 user[UUID_STRLEN + 1];		/* user or key id */
+	char		 owner[UUID_STRLEN + 1];	/* user acted for */
 	char		 session[UUID_STRLEN + 1];
 	int64_t		 session_version;
 	char		 role[64];
@@ -100,6 +101,33 @@ struct crm_module {
 	void			(*worker_init)(void);
 	void			(*parent_init)(void);	/* before fork */
 };
+
+/*
+ * engine.c: one set of handlers for every entity (app/ent.h descriptors);
+ * ENTITY_ROUTES declares an entity's routes with their permissions.
+ */
+struct ent_desc;
+
+void	 eng_register(const struct ent_desc *);
+int	 eng_get(struct rq *);
+int	 eng_create(struct rq *);
+int	 eng_update(struct rq *);
+int	 eng_delete(struct rq *);
+int	 eng_restore(struct rq *);
+
+#define ENTITY_ROUTES(name, one)					\
+	ROUTE(HTTP_METHOD_POST, "/v1/" name, name ":create", eng_create,\
+	    RT_JSON | RT_WRITE, "Create " one),				\
+	ROUTE(HTTP_METHOD_GET, "/v1/" name "/{id}", name ":read",	\
+	    eng_get, 0, "Get " one),					\
+	ROUTE(HTTP_METHOD_PATCH, "/v1/" name "/{id}", name ":update",	\
+	    eng_update, RT_JSON | RT_WRITE,				\
+	    "Change " one " (JSON merge-patch, If-Match)"),		\
+	ROUTE(HTTP_METHOD_DELETE, "/v1/" name "/{id}", name ":delete",	\
+	    eng_delete, RT_WRITE, "Move " one " to the recycle bin"),	\
+	ROUTE(HTTP_METHOD_POST, "/v1/" name "/{id}/restore",		\
+	    name ":delete", eng_restore, RT_WRITE,			\
+	    "Restore " one " from the recycle bin")
 
 /* modules/modules.c lists every module once. */
 extern const struct crm_module	*crm_modules[];

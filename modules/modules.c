@@ -8,6 +8,7 @@
 
 extern const struct crm_module	ops_module;
 extern const struct crm_module	tenants_module;
+extern const struct crm_module	accounts_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -17,5 +18,6 @@ const struct crm_module *crm_modules[] = {
 	&users_module,
 	&roles_module,
 	&apikeys_module,
+	&accounts_module,
 	NULL
 };

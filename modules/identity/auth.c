@@ -54,6 +54,7 @@ struct auth_key {
 	uint8_t		 hash[AKEY_HASH_LEN];
 	char		 tenant[UUID_STRLEN + 1];
 	char		 id[UUID_STRLEN + 1];
+	char		 creator[UUID_STRLEN + 1];
 	char		 role[64];
 	json_t		*scopes;	/* array of strings */
 	json_t		*grants;	/* creator's role; NULL: built-in */
@@ -299,6 +300,7 @@ auth_set_user(struct rq *rq, const char *tenant, const char *user,
 	p->kind = PRINC_USER;
 	auth_copy(p->tenant, tenant, sizeof(p->tenant));
 	auth_copy(p->user, user, sizeof(p->user));
+	auth_copy(p->owner, user, sizeof(p->owner));
 	auth_copy(p->session, session, sizeof(p->session));
 	p->session_version = version;
 	auth_set_role(p, role);
@@ -393,6 +395,7 @@ auth_key_principal(struct rq *rq, const struct auth_key *k)
 	p->kind = PRINC_APIKEY;
 	(void)snprintf(p->tenant, sizeof(p->tenant), "%s", k->tenant);
 	(void)snprintf(p->user, sizeof(p->user), "%s", k->id);
+	(void)snprintf(p->owner, sizeof(p->owner), "%s", k->creator);
 	p->rate_per_min = k->rate;
 	auth_set_role(p, k->role);
 	o->scopes = auth_strv(k->scopes);
@@ -419,7 +422,8 @@ auth_keyq_free(void *h)
 
 static const char	auth_key_facts_sql[] =
 	"SELECT to_json(k.scopes)::text, r.name, CASE WHEN r.builtin THEN NULL "
-	"ELSE to_json(r.grants)::text END, r.scope, p.api_per_min "
+	"ELSE to_json(r.grants)::text END, r.scope, p.api_per_min, "
+	"k.created_by "
 	"FROM crm.api_keys k "
 	"JOIN crm.users u ON u.tenant_id = k.tenant_id AND u.id = k.created_by "
 	"JOIN crm.roles r ON r.tenant_id = u.tenant_id AND r.id = u.role_id "
@@ -457,6 +461,8 @@ auth_key_facts(struct rq *rq)
 		k->grants = json_loads(PQgetvalue(res, 0, 2), 0, &e);
 	k->scope = perm_scope_parse(PQgetvalue(res, 0, 3));
 	k->rate = atoi(PQgetvalue(res, 0, 4));
+	(void)snprintf(k->creator, sizeof(k->creator), "%s",
+	    PQgetvalue(res, 0, 5));
 	k->at = crm_now_ms();
 	rq->h_free(rq->h);
 	rq->h = NULL;

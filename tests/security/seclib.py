@@ -135,6 +135,7 @@ class Tenant:
         self.teams = []          # ids
         self.keys = {}           # "narrow"/"broad" -> (201 body, key)
         self.invitations = []    # pending invitation ids
+        self.accounts = []       # CRM account ids (made by the owner)
         self.forged = None       # a token that must be refused
 
     @property
@@ -156,6 +157,7 @@ class Tenant:
             "teams": list(self.teams),
             "api-keys": [b["id"] for b, _ in self.keys.values()],
             "invitations": list(self.invitations),
+            "accounts": list(self.accounts),
             "tenant": [self.id],
         }
         if kind is not None:
@@ -237,6 +239,12 @@ def _build_tenant(base_url, letter, run):
         t.keys[kind] = (b, b["key"])
     b = _ok(idn.invite(t.owner, "support"), 201, "invite")
     t.invitations.append(b["invitation"]["id"])
+    # A CRM record, so that the id routes of /v1/accounts are probed with
+    # real foreign ids (test_isolation) and read for real (the matrix).
+    b = _ok(send(owner, "POST", "/v1/accounts",
+                 body={"name": "SecTest account %s %s" % (letter, run)}),
+            201, "POST /v1/accounts")
+    t.accounts.append(b["id"])
     return t
 
 

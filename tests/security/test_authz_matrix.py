@@ -86,6 +86,12 @@ MATRIX = {
     "DELETE /v1/api-keys/{id}": ("api-keys:manage", ADMIN),
     # audit log
     "GET /v1/audit-log": ("audit-log:read", ADMIN),
+    # CRM records: accounts (modules/crm/accounts.c, the entity engine)
+    "POST /v1/accounts": ("accounts:create", "1AAAA3333A1"),
+    "GET /v1/accounts/{id}": ("accounts:read", "1AAAAAAA3A1"),
+    "PATCH /v1/accounts/{id}": ("accounts:update", "1AAAA3A33A1"),
+    "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
+    "POST /v1/accounts/{id}/restore": ("accounts:delete", "1AAA33333A1"),
 }
 
 # app/perm.c's built-in roles.
@@ -236,7 +242,8 @@ def concrete(world, method, path):
     for writes (so nothing is changed), and a body that is harmless."""
     A = world["A"]
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
-           "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"]}
+           "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
+           "accounts": A.accounts[0]}
     res = resource_of(path)
 
     def sub(name):

@@ -10,8 +10,9 @@ last hex digits changed) and upper-cased foreign ids.
 For each probe the reply must be exactly what the same principal gets for
 a never-existing id on the same route (status and body bytes, request id
 removed); that reply must be 401, 403 or 404; nothing may be 2xx or 5xx.
-Afterwards every tenant's users, roles, teams (with members) and API keys
-are compared, through their own owner, with a snapshot taken before.
+Afterwards every tenant's users, roles, teams (with members), API keys
+and accounts (with their ETags) are compared, through their own owner,
+with a snapshot taken before.
 """
 
 import concurrent.futures as cf
@@ -96,6 +97,10 @@ def snapshot(world):
             r = send(c, "GET", "/v1/teams/" + tid)
             assert r.status_code == 200, r.text
             snap[("team", tid)] = r.json()
+        for aid in t.accounts:
+            r = send(c, "GET", "/v1/accounts/" + aid)
+            assert r.status_code == 200, r.text
+            snap[("account", aid)] = (r.json(), r.headers.get("ETag"))
         out[letter] = snap
     return out
 
@@ -500,7 +505,8 @@ def test_foreign_404_timing_indistinguishable(world, base_url):
     paired, >= 1000 pairs, on the id routes of each kind."""
     letters = list(world.tenants)
     kinds = [("users", "/v1/users/"), ("teams", "/v1/teams/"),
-             ("roles", "/v1/roles/"), ("api-keys", "/v1/api-keys/")]
+             ("roles", "/v1/roles/"), ("api-keys", "/v1/api-keys/"),
+             ("accounts", "/v1/accounts/")]
     c = crmtest.Client(base_url)
     fore, rnd, diffs = [], [], []
     skipped = 0

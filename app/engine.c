@@ -1,0 +1,409 @@
+/*
+ * engine.c: the entity engine's HTTP half.  One set of handlers serves
+ * every entity a module registers (eng_register); which entity a request
+ * is about comes from its route ("/v1/<entity>/...").  The descriptor
+ * decides everything else (ent.c): validation, SQL, the JSON of a record.
+ *
+ * Concurrency: every record carries a version, served as its ETag; a
+ * PATCH with If-Match changes the record only at that version (412
+ * otherwise), checked in the same statement that writes.  Record scope
+ * (own, team, all: the principal's role) is part of every statement, so a
+ * record out of scope is simply not found (404), like another tenant's.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "srv.h"
+#include "ent.h"
+
+#define ENG_MAX		32
+
+struct eng_entity {
+	const struct ent_desc	*desc;
+	char			*get_sql;
+	char			*delete_sql;
+	char			*restore_sql;
+};
+
+static struct eng_entity	eng_entities[ENG_MAX];
+static int			eng_count;
+
+/* A write's state: its SQL text (the batch points at it) and the id. */
+struct eng_state {
+	char	*sql;
+	char	 id[UUID_STRLEN + 1];
+};
+
+static void
+eng_state_free(void *h)
+{
+	struct eng_state	*st = h;
+
+	xfree(st->sql);
+	xfree(st);
+}
+
+static struct eng_state *
+eng_state(struct rq *rq, struct buf *sql, const char *id)
+{
+	struct eng_state	*st;
+
+	st = xcalloc(1, sizeof(*st));
+	st->sql = sql->data;
+	(void)snprintf(st->id, sizeof(st->id), "%s", id);
+	rq->h = st;
+	rq->h_free = eng_state_free;
+	return (st);
+}
+
+static char *
+eng_build(const struct ent_desc *d, void (*fn)(const struct ent_desc *,
+    struct buf *))
+{
+	struct buf	b;
+	char		*s;
+
+	buf_init(&b, 2048);
+	fn(d, &b);
+	s = xstrdup(buf_cstr(&b));
+	buf_free(&b);
+	return (s);
+}
+
+/* Called by modules at worker start; the fixed SQL is built once. */
+void
+eng_register(const struct ent_desc *d)
+{
+	struct eng_entity	*e;
+
+	if (eng_count == ENG_MAX)
+		crm_fatal("too many entities");
+	e = &eng_entities[eng_count++];
+	e->desc = d;
+	e->get_sql = eng_build(d, ent_sql_get);
+	e->delete_sql = eng_build(d, ent_sql_delete);
+	e->restore_sql = eng_build(d, ent_sql_restore);
+}
+
+/* The entity of the route: its second path segment. */
+static const struct eng_entity *
+eng_entity(struct rq *rq)
+{
+	const char	*p = rq->route->path + 4;	/* after "/v1/" */
+	size_t		 n = strcspn(p, "/");
+	int		 i;
+
+	for (i = 0; i < eng_count; i++) {
+		if (strlen(eng_entities[i].desc->name) == n &&
+		    strncmp(eng_entities[i].desc->name, p, n) == 0)
+			return (&eng_entities[i]);
+	}
+	crm_fatal("route %s has no entity", rq->route->path);
+}
+
+static int
+eng_not_found(struct rq *rq)
+{
+	return (reply_problem(rq, PROB_NOT_FOUND, "no such resource"));
+}
+
+/* The {id} of the path, normalised; not a UUID is just not found. */
+static int
+eng_id(struct rq *rq, char out[UUID_STRLEN + 1])
+{
+	uint8_t		raw[UUID_LEN];
+	const char	*id = pipe_param(rq, 0);
+
+	if (id == NULL || uuid7_parse(id, raw) == -1)
+		return (0);
+	uuid7_fmt(raw, out);
+	return (1);
+}
+
+/* The parameters every statement starts with (ent.h). */
+static void
+eng_params(struct db_batch *b, struct rq *rq, const char *id, int scope)
+{
+	db_param(b, rq->who.tenant);
+	db_param(b, id);
+	db_param(b, rq->who.owner);
+	if (scope)
+		db_param(b, perm_scope_name(rq->who.scope));
+}
+
+static void
+eng_event_id(struct db_batch *b)
+{
+	char	id[UUID_STRLEN + 1];
+
+	uuid7_new_str(id);
+	db_param(b, id);
+}
+
+static int
+eng_reply_record(struct rq *rq, int status, PGresult *res, int jcol,
+    int vcol)
+{
+	char	etag[32];
+
+	(void)snprintf(etag, sizeof(etag), "\"%s\"", PQgetvalue(res, 0, vcol));
+	reply_header(rq, "etag", etag);
+	return (reply_raw(rq, status, "application/json; charset=utf-8",
+	    PQgetvalue(res, 0, jcol), PQgetlength(res, 0, jcol)));
+}
+
+/*
+ * A foreign key or check violation names its constraint, which names the
+ * column: the reference (same tenant, composite key) does not exist, or
+ * the value breaks a rule only the database checks.
+ */
+static int
+eng_reply_db(struct rq *rq)
+{
+	const struct ent_desc	*d = eng_entity(rq)->desc;
+	const struct ent_field	*f;
+	struct db_batch		*b = rq->batch;
+	json_t			*p;
+
+	if (b == NULL || b->errconstraint == NULL ||
+	    (strcmp(b->sqlstate, "23503") != 0 &&
+	    strcmp(b->sqlstate, "23514") != 0))
+		return (db_reply_error(rq));
+	for (f = d->fields; f->name != NULL; f++) {
+		if (strstr(b->errconstraint, f->name) == NULL)
+			continue;
+		p = problem_new(PROB_VALIDATION_FAILED, "1 field is invalid");
+		if (b->sqlstate[4] == '3')
+			problem_add_field(p, f->name, "not_found",
+			    "no such record");
+		else
+			problem_add_field(p, f->name, "invalid_value",
+			    "this value is not allowed");
+		return (reply_problem_json(rq, p));
+	}
+	return (db_reply_error(rq));
+}
+
+/* GET /v1/{entity}/{id} */
+
+static int
+eng_get_done(struct rq *rq)
+{
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	if (PQntuples(db_res(rq, 0)) != 1)
+		return (eng_not_found(rq));
+	return (eng_reply_record(rq, 200, db_res(rq, 0), 0, 1));
+}
+
+static int
+eng_get_run(struct rq *rq, const char *id)
+{
+	struct db_batch	*b;
+
+	b = db_batch(rq, DB_TX | DB_READONLY);
+	db_stmt(b, eng_entity(rq)->get_sql);
+	eng_params(b, rq, id, 1);
+	return (db_run(rq, b, eng_get_done));
+}
+
+int
+eng_get(struct rq *rq)
+{
+	char	id[UUID_STRLEN + 1];
+
+	if (!eng_id(rq, id))
+		return (eng_not_found(rq));
+	return (eng_get_run(rq, id));
+}
+
+/* Bound field values, in descriptor order, after the fixed parameters. */
+static void
+eng_fields(struct db_batch *b, const struct ent_bind *e)
+{
+	int	i;
+
+	for (i = 0; i < e->nfields; i++) {
+		if (e->given[i])
+			db_param(b, e->text[i]);
+	}
+}
+
+/* POST /v1/{entity} */
+
+static int
+eng_create_done(struct rq *rq)
+{
+	PGresult	*res;
+	char		 loc[128];
+
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	res = db_res(rq, 0);
+	(void)snprintf(loc, sizeof(loc), "/v1/%s/%s",
+	    eng_entity(rq)->desc->name, ((struct eng_state *)rq->h)->id);
+	reply_header(rq, "location", loc);
+	return (eng_reply_record(rq, 201, res, 0, 1));
+}
+
+int
+eng_create(struct rq *rq)
+{
+	const struct ent_desc	*d = eng_entity(rq)->desc;
+	struct ent_bind		 e;
+	struct db_batch		*b;
+	struct buf		 sql;
+	struct val		 v;
+	char			 id[UUID_STRLEN + 1];
+
+	val_init(&v, rq->body);
+	if (ent_bind_create(d, rq->body, &v, &e) == -1) {
+		ent_bind_free(&e);
+		return (reply_problem_json(rq, val_problem(&v)));
+	}
+	buf_init(&sql, 2048);
+	ent_sql_create(d, &e, &sql);
+	uuid7_new_str(id);
+	b = db_batch(rq, DB_TX);
+	db_stmt(b, buf_cstr(&sql));
+	eng_params(b, rq, id, 0);
+	eng_event_id(b);
+	eng_fields(b, &e);
+	(void)eng_state(rq, &sql, id);
+	ent_bind_free(&e);
+	return (db_run(rq, b, eng_create_done));
+}
+
+/*
+ * If-Match: "N", W/"N" or *.  Returns 1 and the version (NULL for * or no
+ * header), 0 for anything else (which can match no version of ours).
+ */
+static int
+eng_if_match(struct rq *rq, char *out, size_t len, int *any)
+{
+	const char	*h = pipe_header(rq, "if-match");
+	size_t		 n;
+
+	*any = 1;
+	if (h == NULL || strcmp(h, "*") == 0)
+		return (1);
+	if (strncmp(h, "W/", 2) == 0)
+		h += 2;
+	n = strlen(h);
+	if (n < 3 || n - 2 >= len || h[0] != '"' || h[n - 1] != '"' ||
+	    strspn(h + 1, "0123456789") != n - 2)
+		return (0);
+	memcpy(out, h + 1, n - 2);
+	out[n - 2] = '\0';
+	*any = 0;
+	return (1);
+}
+
+/* PATCH /v1/{entity}/{id} */
+
+static int
+eng_update_done(struct rq *rq)
+{
+	PGresult	*res;
+
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	res = db_res(rq, 0);
+	if (PQgetisnull(res, 0, 0))
+		return (eng_not_found(rq));
+	if (PQgetisnull(res, 0, 1))
+		return (reply_problem(rq, PROB_PRECONDITION_FAILED,
+		    "the record has changed since that ETag"));
+	return (eng_reply_record(rq, 200, res, 1, 2));
+}
+
+int
+eng_update(struct rq *rq)
+{
+	const struct ent_desc	*d = eng_entity(rq)->desc;
+	struct ent_bind		 e;
+	struct db_batch		*b;
+	struct buf		 sql;
+	struct val		 v;
+	char			 id[UUID_STRLEN + 1], ver[24];
+	int			 any, i, n = 0;
+
+	if (!eng_id(rq, id))
+		return (eng_not_found(rq));
+	if (!eng_if_match(rq, ver, sizeof(ver), &any))
+		return (reply_problem(rq, PROB_PRECONDITION_FAILED,
+		    "If-Match names no version of this record"));
+	val_init(&v, rq->body);
+	if (ent_bind_update(d, rq->body, &v, &e) == -1) {
+		ent_bind_free(&e);
+		return (reply_problem_json(rq, val_problem(&v)));
+	}
+	for (i = 0; i < e.nfields; i++)
+		n += e.given[i];
+	if (n == 0) {			/* merge-patch {}: nothing to change */
+		ent_bind_free(&e);
+		return (eng_get_run(rq, id));
+	}
+	buf_init(&sql, 4096);
+	ent_sql_update(d, &e, &sql);
+	b = db_batch(rq, DB_TX);
+	db_stmt(b, buf_cstr(&sql));
+	eng_params(b, rq, id, 1);
+	eng_event_id(b);
+	db_param(b, any ? NULL : ver);
+	eng_fields(b, &e);
+	(void)eng_state(rq, &sql, id);
+	ent_bind_free(&e);
+	return (db_run(rq, b, eng_update_done));
+}
+
+/* DELETE /v1/{entity}/{id} and POST /v1/{entity}/{id}/restore */
+
+static int
+eng_delete_done(struct rq *rq)
+{
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	if (strcmp(PQgetvalue(db_res(rq, 0), 0, 0), "1") != 0)
+		return (eng_not_found(rq));
+	return (reply_empty(rq, 204));
+}
+
+static int
+eng_restore_done(struct rq *rq)
+{
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	if (PQntuples(db_res(rq, 0)) != 1)
+		return (eng_not_found(rq));
+	return (eng_reply_record(rq, 200, db_res(rq, 0), 0, 1));
+}
+
+static int
+eng_bin(struct rq *rq, int restore)
+{
+	const struct eng_entity	*e = eng_entity(rq);
+	struct db_batch		*b;
+	char			 id[UUID_STRLEN + 1];
+
+	if (!eng_id(rq, id))
+		return (eng_not_found(rq));
+	b = db_batch(rq, DB_TX);
+	db_stmt(b, restore ? e->restore_sql : e->delete_sql);
+	eng_params(b, rq, id, 1);
+	eng_event_id(b);
+	return (db_run(rq, b, restore ? eng_restore_done : eng_delete_done));
+}
+
+int
+eng_delete(struct rq *rq)
+{
+	return (eng_bin(rq, 0));
+}
+
+int
+eng_restore(struct rq *rq)
+{
+	return (eng_bin(rq, 1));
+}
