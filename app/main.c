@@ -100,6 +100,7 @@ kore_worker_configure(void)
 		if (crm_modules[i]->worker_init != NULL)
 			crm_modules[i]->worker_init();
 	}
+	tlsfix_worker_init();
 }
 
 /*

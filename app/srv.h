@@ -22,6 +22,7 @@
  *	kdf.c		kdf_   password hashing in task threads
  *	metrics.c	met_   counters shared by all workers (Prometheus text)
  *	main.c		crm_   Kore hooks: configure, seccomp, teardown
+ *	tlsfix.c	tlsfix_ Kore 4.1.0 TLS under OpenSSL 3.0 (workaround)
  */
 
 #ifndef CRM_SRV_H
@@ -334,5 +335,11 @@ void	 met_count(int);
 #define MET_G_DB_SIZE		1
 #define MET_G_REDIS_UP		2
 #define MET_G__COUNT		3
+
+/*
+ * tlsfix.c: makes Kore 4.1.0's TLS sign handshakes under OpenSSL 3.0 (see
+ * the file).  Call once per worker; without TLS it does nothing.
+ */
+void	 tlsfix_worker_init(void);
 
 #endif /* CRM_SRV_H */

@@ -58,6 +58,9 @@ serve)
 	fi
 	export CRM_RUNAS
 	mkdir -p "$VAR" "${CRM_KEYS_DIR:-$VAR/keys}"
+	# With TLS, genconf.sh also writes the copy of CRM_TLS_KEY that Kore
+	# 4.1.0 can use under OpenSSL 3.0 ($VAR/tls-key-kore.pem, owned by
+	# CRM_RUNAS; see genconf.sh and app/tlsfix.c).
 	"$ROOT/deploy/local/genconf.sh" "$VAR" "$VAR/crm.conf"
 	cd "$ROOT"
 	# shellcheck disable=SC2086

@@ -11,6 +11,8 @@
 #   CRM_WORKERS          Kore worker processes         (nproc)
 #   CRM_KORE_SO          the application module        (<repo>/build/crm.so)
 #   CRM_TLS_CERT, CRM_TLS_KEY   PEM files: both set = Kore serves TLS
+#                        (Kore is given a relabelled copy of the key,
+#                        VAR_DIR/tls-key-kore.pem: see below)
 #   CRM_TLS_DHPARAM      DH parameters for TLS         (<repo>/conf/ffdhe2048.pem)
 #   CRM_SECCOMP_TRACING  yes|no                        (no)
 #   CRM_RUNAS            user Kore drops to (production); empty = none,
@@ -83,6 +85,31 @@ fi
 mkdir -p "$VAR/tmp"
 chmod 700 "$VAR/tmp"
 [ -z "$RUNAS" ] || chown "$RUNAS" "$VAR/tmp"
+
+# Kore 4.1.0's key manager cannot use a key as OpenSSL 3.0 loads it by
+# default (a provider key: EVP_PKEY_get0() gives NULL, and RSA crashes the
+# key manager while EC never answers).  Hand Kore a copy in traditional
+# format with a lowercase algorithm in the PEM label ("BEGIN rsa PRIVATE
+# KEY"): only OpenSSL's legacy decoder reads that, so the key manager gets
+# a legacy key.  The worker-side half of the workaround is app/tlsfix.c.
+# The copy is private (600) and owned by CRM_RUNAS: Kore's key manager
+# reads it after dropping to that user.  CRM_TLS_KEY itself is not touched.
+if [ "$TLS" = yes ]; then
+	kkey=$VAR/tls-key-kore.pem
+	ktmp=$kkey.tmp.$$
+	rm -f "$ktmp"
+	if ! (umask 077 && openssl pkey -in "$TLS_KEY" -traditional 2>/dev/null |
+	    sed -E -e 's/(BEGIN|END) RSA PRIVATE KEY/\1 rsa PRIVATE KEY/' \
+	    -e 's/(BEGIN|END) EC PRIVATE KEY/\1 ec PRIVATE KEY/' >"$ktmp") ||
+	    ! grep -q 'BEGIN' "$ktmp"; then
+		rm -f "$ktmp"
+		die "CRM_TLS_KEY $TLS_KEY: not a private key openssl can read"
+	fi
+	chmod 600 "$ktmp"
+	[ -z "$RUNAS" ] || chown "$RUNAS" "$ktmp"
+	mv "$ktmp" "$kkey"
+	TLS_KEY=$kkey
+fi
 
 tmp=$OUT.tmp.$$
 nc='/^[[:space:]]*#/!'  # substitute outside comments only
