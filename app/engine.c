@@ -185,10 +185,10 @@ eng_reply_db(struct rq *rq)
 	return (db_reply_error(rq));
 }
 
-/* GET /v1/{entity}/{id} */
+/* GET /v1/{entity}/{id}; also the end of a restore: one record or 404. */
 
 static int
-eng_get_done(struct rq *rq)
+eng_record_done(struct rq *rq)
 {
 	if (!db_ok(rq))
 		return (eng_reply_db(rq));
@@ -205,7 +205,7 @@ eng_get_run(struct rq *rq, const char *id)
 	b = db_batch(rq, DB_TX | DB_READONLY);
 	db_stmt(b, eng_entity(rq)->get_sql);
 	eng_params(b, rq, id, 1);
-	return (db_run(rq, b, eng_get_done));
+	return (db_run(rq, b, eng_record_done));
 }
 
 int
@@ -371,16 +371,6 @@ eng_delete_done(struct rq *rq)
 }
 
 static int
-eng_restore_done(struct rq *rq)
-{
-	if (!db_ok(rq))
-		return (eng_reply_db(rq));
-	if (PQntuples(db_res(rq, 0)) != 1)
-		return (eng_not_found(rq));
-	return (eng_reply_record(rq, 200, db_res(rq, 0), 0, 1));
-}
-
-static int
 eng_bin(struct rq *rq, int restore)
 {
 	const struct eng_entity	*e = eng_entity(rq);
@@ -393,7 +383,7 @@ eng_bin(struct rq *rq, int restore)
 	db_stmt(b, restore ? e->restore_sql : e->delete_sql);
 	eng_params(b, rq, id, 1);
 	eng_event_id(b);
-	return (db_run(rq, b, restore ? eng_restore_done : eng_delete_done));
+	return (db_run(rq, b, restore ? eng_record_done : eng_delete_done));
 }
 
 int
