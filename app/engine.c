@@ -71,6 +71,49 @@ eng_build(const struct ent_desc *d, void (*fn)(const struct ent_desc *,
 	return (s);
 }
 
+/*
+ * The startup drift check, in the parent before any worker starts: the
+ * descriptor against the live table (ent_check_columns).  A mismatch, or a
+ * database that cannot be asked, stops the service: serving a schema the
+ * code does not know would turn into 500s or, worse, wrong data.
+ */
+void
+eng_parent_check(const struct ent_desc *d)
+{
+	PGconn		*c;
+	PGresult	*res;
+	const char	*p[2], **cols, **types;
+	char		 schema[64], err[256];
+	int		 i, n, rc;
+
+	(void)snprintf(schema, sizeof(schema), "%.*s",
+	    (int)strcspn(d->table, "."), d->table);
+	p[0] = schema;
+	p[1] = strchr(d->table, '.') + 1;
+	c = PQconnectdb(crm_conf.database_url);
+	res = PQexecParams(c, "SELECT column_name::text, data_type::text FROM "
+	    "information_schema.columns WHERE table_schema = $1 AND "
+	    "table_name = $2", 2, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		crm_fatal("entity %s: cannot read the schema: %s", d->name,
+		    PQerrorMessage(c));
+	n = PQntuples(res);
+	cols = xcalloc(n + 1, sizeof(*cols));
+	types = xcalloc(n + 1, sizeof(*types));
+	for (i = 0; i < n; i++) {
+		cols[i] = PQgetvalue(res, i, 0);
+		types[i] = PQgetvalue(res, i, 1);
+	}
+	rc = ent_check_columns(d, cols, types, n, err, sizeof(err));
+	xfree(cols);
+	xfree(types);
+	PQclear(res);
+	PQfinish(c);
+	if (rc == -1)
+		crm_fatal("entity %s: the schema has drifted from the code: %s "
+		    "(table %s)", d->name, err, d->table);
+}
+
 /* Called by modules at worker start; the fixed SQL is built once. */
 void
 eng_register(const struct ent_desc *d)

@@ -50,24 +50,38 @@ static const struct {
 	ent_bind_fn	 bind;
 	int		 max;		/* default length limit */
 	const char	*json;		/* column -> JSON; %s is the column */
+	const char	*sqltype;	/* information_schema data_type */
 } ent_types[] = {
-	{ ENT_TEXT,	  "text",	ent_b_text,	200,	"%s" },
-	{ ENT_LONGTEXT,	  "long_text",	ent_b_text,	20000,	"%s" },
-	{ ENT_INT,	  "integer",	ent_b_int,	0,	"%s" },
-	{ ENT_NUMBER,	  "number",	ent_b_number,	0,	"%s" },
-	{ ENT_MONEY,	  "money",	ent_b_money,	0,	"%s::text" },
-	{ ENT_CURRENCY,	  "currency",	ent_b_pattern,	3,	"%s" },
-	{ ENT_DATE,	  "date",	ent_b_pattern,	10,	"%s" },
+	{ ENT_TEXT,	  "text",	ent_b_text,	200,	"%s", "text" },
+	{ ENT_LONGTEXT,	  "long_text",	ent_b_text,	20000,	"%s", "text" },
+	{ ENT_INT,	  "integer",	ent_b_int,	0,	"%s", "bigint" },
+	{ ENT_NUMBER,	  "number",	ent_b_number,	0,	"%s", "numeric" },
+	{ ENT_MONEY,	  "money",	ent_b_money,	0,	"%s::text",
+	    "numeric" },
+	{ ENT_CURRENCY,	  "currency",	ent_b_pattern,	3,	"%s", "text" },
+	{ ENT_DATE,	  "date",	ent_b_pattern,	10,	"%s", "date" },
 	{ ENT_DATETIME,	  "datetime",	ent_b_pattern,	40,
-	    ENT_TS("%s") },
-	{ ENT_BOOL,	  "boolean",	ent_b_bool,	0,	"%s" },
-	{ ENT_ENUM,	  "enum",	ent_b_enum,	64,	"%s" },
-	{ ENT_MULTI_ENUM, "multi_enum",	ent_b_multi,	64,	"%s" },
-	{ ENT_EMAIL,	  "email",	ent_b_pattern,	254,	"%s" },
-	{ ENT_PHONE,	  "phone",	ent_b_pattern,	40,	"%s" },
-	{ ENT_URL,	  "url",	ent_b_pattern,	2000,	"%s" },
-	{ ENT_REF,	  "ref",	ent_b_ref,	0,	"%s" },
-	{ ENT_OBJECT,	  "object",	ent_b_object,	4096,	"%s" },
+	    ENT_TS("%s"), "timestamp with time zone" },
+	{ ENT_BOOL,	  "boolean",	ent_b_bool,	0,	"%s", "boolean" },
+	{ ENT_ENUM,	  "enum",	ent_b_enum,	64,	"%s", "text" },
+	{ ENT_MULTI_ENUM, "multi_enum",	ent_b_multi,	64,	"%s", "ARRAY" },
+	{ ENT_EMAIL,	  "email",	ent_b_pattern,	254,	"%s", "text" },
+	{ ENT_PHONE,	  "phone",	ent_b_pattern,	40,	"%s", "text" },
+	{ ENT_URL,	  "url",	ent_b_pattern,	2000,	"%s", "text" },
+	{ ENT_REF,	  "ref",	ent_b_ref,	0,	"%s", "uuid" },
+	{ ENT_OBJECT,	  "object",	ent_b_object,	4096,	"%s", "jsonb" },
+};
+
+/* The system columns every entity table has (ent.h), with their types. */
+static const struct {
+	const char	*name;
+	const char	*sqltype;
+} ent_system[] = {
+	{ "tenant_id", "uuid" }, { "id", "uuid" }, { "custom", "jsonb" },
+	{ "owner_id", "uuid" }, { "created_at", "timestamp with time zone" },
+	{ "updated_at", "timestamp with time zone" },
+	{ "created_by", "uuid" }, { "updated_by", "uuid" },
+	{ "version", "bigint" }, { "deleted_at", "timestamp with time zone" },
 };
 
 const char *
@@ -726,4 +740,49 @@ ent_sql_restore(const struct ent_desc *d, struct buf *out)
 	buf_appends(out, " AS j, version AS v)");
 	ent_sql_event(d, "restored", "r", "j::jsonb", out);
 	buf_appends(out, " SELECT j, v FROM r");
+}
+
+/*
+ * The startup drift check: does the live table have every column the
+ * descriptor and the engine need, of the right type?  cols[i] and
+ * types[i] are the table's columns as information_schema names them.
+ * Returns 0, or -1 with the first difference in err.
+ */
+static int
+ent_has(const char *const *cols, const char *const *types, size_t n,
+    const char *name, const char *type, char *err, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(cols[i], name) != 0)
+			continue;
+		if (strcmp(types[i], type) == 0)
+			return (0);
+		(void)snprintf(err, len, "column %s is %s, the descriptor says "
+		    "%s", name, types[i], type);
+		return (-1);
+	}
+	(void)snprintf(err, len, "column %s is missing", name);
+	return (-1);
+}
+
+int
+ent_check_columns(const struct ent_desc *d, const char *const *cols,
+    const char *const *types, size_t n, char *err, size_t len)
+{
+	const struct ent_field	*f;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(ent_system) / sizeof(ent_system[0]); i++) {
+		if (ent_has(cols, types, n, ent_system[i].name,
+		    ent_system[i].sqltype, err, len) == -1)
+			return (-1);
+	}
+	for (f = d->fields; f->name != NULL; f++) {
+		if (ent_has(cols, types, n, f->name, ent_types[f->type].sqltype,
+		    err, len) == -1)
+			return (-1);
+	}
+	return (0);
 }

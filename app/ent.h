@@ -117,4 +117,8 @@ void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
 void	 ent_sql_delete(const struct ent_desc *, struct buf *);
 void	 ent_sql_restore(const struct ent_desc *, struct buf *);
 
+/* The startup drift check against the live table's columns. */
+int	 ent_check_columns(const struct ent_desc *, const char *const *,
+	    const char *const *, size_t, char *, size_t);
+
 #endif /* CRM_ENT_H */

@@ -266,9 +266,42 @@ test_sql(void)
 	buf_free(&s);
 }
 
+static void
+test_drift(void)
+{
+	static const struct ent_field	 f[] = {
+		{ "name", ENT_TEXT, 0, 0, NULL, NULL },
+		{ "amount", ENT_MONEY, 0, 0, NULL, NULL },
+		{ NULL, 0, 0, 0, NULL, NULL }
+	};
+	static const struct ent_desc	 d = { "x", "x", "crm.x", f };
+	const char			*cols[] = { "tenant_id", "id", "custom",
+					    "owner_id", "created_at",
+					    "updated_at", "created_by",
+					    "updated_by", "version",
+					    "deleted_at", "name", "amount" };
+	const char			*types[] = { "uuid", "uuid", "jsonb",
+					    "uuid", "timestamp with time zone",
+					    "timestamp with time zone", "uuid",
+					    "uuid", "bigint",
+					    "timestamp with time zone", "text",
+					    "numeric" };
+	char				 err[128];
+
+	UT_EQ_INT(ent_check_columns(&d, cols, types, 12, err, sizeof(err)), 0);
+	types[11] = "text";
+	UT_EQ_INT(ent_check_columns(&d, cols, types, 12, err, sizeof(err)), -1);
+	UT_EQ_STR(err, "column amount is text, the descriptor says numeric");
+	UT_EQ_INT(ent_check_columns(&d, cols, types, 11, err, sizeof(err)), -1);
+	UT_EQ_STR(err, "column amount is missing");
+	UT_EQ_INT(ent_check_columns(&d, cols, types, 9, err, sizeof(err)), -1);
+	UT_EQ_STR(err, "column deleted_at is missing");
+}
+
 int
 main(void)
 {
+	UT_TEST(test_drift);
 	UT_TEST(test_table);
 	UT_TEST(test_text);
 	UT_TEST(test_numbers);

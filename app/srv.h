@@ -110,6 +110,7 @@ struct crm_module {
 struct ent_desc;
 
 void	 eng_register(const struct ent_desc *);
+void	 eng_parent_check(const struct ent_desc *);
 int	 eng_get(struct rq *);
 int	 eng_create(struct rq *);
 int	 eng_update(struct rq *);

@@ -31,6 +31,12 @@ static const struct ent_desc	accounts_desc = {
 };
 
 static void
+accounts_parent_init(void)
+{
+	eng_parent_check(&accounts_desc);
+}
+
+static void
 accounts_worker_init(void)
 {
 	eng_register(&accounts_desc);
@@ -43,5 +49,5 @@ static const struct route	accounts_routes[] = {
 const struct crm_module accounts_module = {
 	"accounts", accounts_routes,
 	sizeof(accounts_routes) / sizeof(accounts_routes[0]),
-	accounts_worker_init, NULL
+	accounts_worker_init, accounts_parent_init
 };
