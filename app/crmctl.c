@@ -667,9 +667,113 @@ seed_owner(struct seed *s)
 	return (0);
 }
 
+/*
+ * Demo accounts: companies a small agency might sell to.  Written once:
+ * when the demo tenant has accounts already, the step leaves them alone.
+ * --scale S repeats the list S times (numbered), for volume.
+ */
+static const struct {
+	const char	*name, *domain, *industry, *employees, *revenue, *city;
+} seed_companies[] = {
+	{ "Northwind Traders", "northwind.example", "Wholesale", "120",
+	    "18500000.00", "Seattle" },
+	{ "Contoso Pharmaceuticals", "contoso.example", "Pharmaceuticals",
+	    "2400", "640000000.00", "Boston" },
+	{ "Fabrikam Furniture", "fabrikam.example", "Manufacturing", "310",
+	    "42000000.00", "Grand Rapids" },
+	{ "Tailspin Toys", "tailspin.example", "Retail", "85", "9200000.00",
+	    "Portland" },
+	{ "Wingtip Logistics", "wingtip.example", "Transportation", "640",
+	    "71000000.00", "Memphis" },
+	{ "Adventure Works Cycles", "adventure-works.example", "Sports",
+	    "210", "26500000.00", "Bothell" },
+	{ "Litware Software", "litware.example", "Software", "45",
+	    "6100000.00", "Austin" },
+	{ "Proseware Health", "proseware.example", "Healthcare", "980",
+	    "133000000.00", "Minneapolis" },
+	{ "Lucerne Publishing", "lucerne.example", "Media", "60",
+	    "7400000.00", "Zurich" },
+	{ "Margie's Travel", "margiestravel.example", "Travel", "25",
+	    "2900000.00", "Lisbon" },
+	{ "Coho Winery", "cohowinery.example", "Food & Beverage", "38",
+	    "5300000.00", "Napa" },
+	{ "Alpine Ski House", "alpineskihouse.example", "Hospitality", "140",
+	    "12800000.00", "Innsbruck" },
+};
+
+static int
+seed_account(struct seed *s, const char *owner, int i, int round,
+    const char *parent, char id[UUID_STRLEN + 1])
+{
+	const char	*p[10];
+	char		 name[96], addr[160];
+
+	uuid7_new_str(id);
+	(void)snprintf(name, sizeof(name), round ? "%s %d" : "%s",
+	    seed_companies[i].name, round + 1);
+	(void)snprintf(addr, sizeof(addr), "{\"city\": \"%s\"}",
+	    seed_companies[i].city);
+	p[0] = s->demo_id;
+	p[1] = id;
+	p[2] = name;
+	p[3] = seed_companies[i].domain;
+	p[4] = seed_companies[i].industry;
+	p[5] = seed_companies[i].employees;
+	p[6] = seed_companies[i].revenue;
+	p[7] = addr;
+	p[8] = owner;
+	p[9] = parent;
+	return (ctl_exec(s->conn, "seed-demo accounts", "INSERT INTO "
+	    "crm.accounts (tenant_id, id, name, domain, industry, employees, "
+	    "annual_revenue, currency, billing_address, parent_id, owner_id, "
+	    "created_by, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+	    "'USD', $8, $10, $9, $9, $9)", 10, p));
+}
+
+static int
+seed_accounts(struct seed *s)
+{
+	const char	*p[1] = { s->demo_id };
+	PGresult	*res;
+	char		 owner[UUID_STRLEN + 1], first[UUID_STRLEN + 1];
+	char		 id[UUID_STRLEN + 1];
+	size_t		 i, n = sizeof(seed_companies) / sizeof(seed_companies[0]);
+	int		 r, made = 0;
+
+	if (ctl_exec(s->conn, "seed-demo", "BEGIN", 0, NULL) == -1 ||
+	    ctl_exec(s->conn, "seed-demo", "SELECT set_config("
+	    "'app.tenant_id', $1, true)", 1, p) == -1 ||
+	    (res = ctl_query(s->conn, "seed-demo accounts", "SELECT "
+	    "(SELECT count(*) FROM crm.accounts WHERE tenant_id = $1), "
+	    "(SELECT u.id FROM crm.users u JOIN crm.roles r ON r.tenant_id = "
+	    "u.tenant_id AND r.id = u.role_id WHERE u.tenant_id = $1 AND "
+	    "r.name = 'owner' ORDER BY u.id LIMIT 1)", 1, p)) == NULL) {
+		ctl_rollback(s->conn);
+		return (-1);
+	}
+	r = atoi(PQgetvalue(res, 0, 0));
+	(void)snprintf(owner, sizeof(owner), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	/* The last company of each round is a subsidiary of the first. */
+	for (i = 0; r == 0 && i < n * (size_t)s->scale; i++, made++) {
+		if (seed_account(s, owner, (int)(i % n), (int)(i / n),
+		    i % n == n - 1 ? first : NULL, id) == -1) {
+			ctl_rollback(s->conn);
+			return (-1);
+		}
+		if (i % n == 0)
+			(void)snprintf(first, sizeof(first), "%s", id);
+	}
+	if (ctl_exec(s->conn, "seed-demo", "COMMIT", 0, NULL) == -1)
+		return (-1);
+	printf("accounts %d %s\n", r ? r : made, r ? "exist" : "created");
+	return (0);
+}
+
 static const struct seed_step seed_steps[] = {
 	{ "tenants", seed_tenants },
 	{ "owner", seed_owner },
+	{ "accounts", seed_accounts },
 };
 
 static const char seed_usage[] =
