@@ -725,3 +725,12 @@ def test_failed_writes_leave_no_events(org):
     assert_problem(restore(c, id_), 404, "not_found")
     assert events(id_) == ["account.created", "account.deleted",
                            "account.restored"]
+
+
+def test_account_cannot_be_its_own_parent(org):
+    id_ = new_id(org.client)
+    before = get_ok(org.client, id_)
+    r = patch(org.client, id_, {"parent_id": id_})
+    assert_names_field(assert_problem(r, 422, "validation_failed"),
+                       "parent_id")
+    assert get_ok(org.client, id_) == before
