@@ -236,6 +236,16 @@ teams_list(struct rq *rq)
 	return (db_run(rq, b, users_reply_200));
 }
 
+/* Ends a batch with the team as it now is, and runs it. */
+static int
+teams_read_back(struct rq *rq, struct db_batch *b, const char *id, rq_fn next)
+{
+	db_stmt(b, teams_get_sql);
+	db_param(b, rq->who.tenant);
+	db_param(b, id);
+	return (db_run(rq, b, next));
+}
+
 static int
 teams_get(struct rq *rq)
 {
@@ -245,10 +255,7 @@ teams_get(struct rq *rq)
 	if (!users_path_id(rq, 0, id))
 		return (reply_problem(rq, PROB_NOT_FOUND, "no such resource"));
 	b = db_batch(rq, DB_TX | DB_READONLY);
-	db_stmt(b, teams_get_sql);
-	db_param(b, rq->who.tenant);
-	db_param(b, id);
-	return (db_run(rq, b, users_reply_200));
+	return (teams_read_back(rq, b, id, users_reply_200));
 }
 
 static const char *
@@ -285,10 +292,7 @@ teams_create(struct rq *rq)
 	db_param(b, name);
 	audit_add(b, rq, "team.created", "team", id,
 	    json_pack("{s:s}", "name", name));
-	db_stmt(b, teams_get_sql);
-	db_param(b, rq->who.tenant);
-	db_param(b, id);
-	return (db_run(rq, b, users_reply_201));
+	return (teams_read_back(rq, b, id, users_reply_201));
 }
 
 static int
@@ -311,10 +315,7 @@ teams_patch(struct rq *rq)
 	db_param(b, name);
 	audit_add(b, rq, "team.updated", "team", id,
 	    json_pack("{s:s}", "name", name));
-	db_stmt(b, teams_get_sql);
-	db_param(b, rq->who.tenant);
-	db_param(b, id);
-	return (db_run(rq, b, users_reply_200));
+	return (teams_read_back(rq, b, id, users_reply_200));
 }
 
 static int

@@ -60,14 +60,6 @@ FULL = {
 # ================================================================ fixtures
 
 @pytest.fixture(scope="module")
-def mhttp(base_url):
-    c = crmtest.Client(base_url)
-    c.headers["User-Agent"] = USER_AGENT
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def org(mhttp):
     """Tenant A and its owner."""
     a = signup(mhttp, company=unique_company("Acct"))

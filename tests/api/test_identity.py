@@ -34,14 +34,6 @@ TOKEN_KEYS = {"access_token", "refresh_token", "token_type", "expires_in"}
 # ================================================================ fixtures
 
 @pytest.fixture(scope="module")
-def mhttp(base_url):
-    c = crmtest.Client(base_url)
-    c.headers["User-Agent"] = USER_AGENT
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def org(mhttp):
     """A tenant (plan team) and its owner, shared by the module."""
     a = signup(mhttp, company=unique_company("Org"))

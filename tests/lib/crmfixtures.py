@@ -29,6 +29,16 @@ def http(base_url):
     s.close()
 
 
+@pytest.fixture(scope="module")
+def mhttp(base_url):
+    """One keep-alive client for a whole test module."""
+    from identity import USER_AGENT
+    c = crmtest.Client(base_url)
+    c.headers["User-Agent"] = USER_AGENT
+    yield c
+    c.close()
+
+
 @pytest.fixture
 def client(base_url):
     made = []
