@@ -171,6 +171,7 @@ db_batch_free(struct db_batch *b)
 	xfree(b->vals);
 	xfree(b->errmsg);
 	xfree(b->errconstraint);
+	xfree(b->errcolumn);
 	xfree(b);
 }
 
@@ -772,19 +773,22 @@ static void
 db_record_error(struct db_wait *w, PGresult *res, int idx)
 {
 	struct db_batch	*b = w->batch;
-	const char	*st, *msg, *con;
+	const char	*st, *msg, *con, *col;
 
 	if (b == NULL || b->failed != -1)
 		return;
 	st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+	col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
 	b->failed = idx >= 0 ? idx : b->nstmts;
 	(void)snprintf(b->sqlstate, sizeof(b->sqlstate), "%s",
 	    st ? st : "XX000");
 	b->errmsg = xstrdup(msg ? msg : "unknown error");
 	if (con != NULL)
 		b->errconstraint = xstrdup(con);
+	if (col != NULL)
+		b->errcolumn = xstrdup(col);
 }
 
 /*
@@ -1061,6 +1065,22 @@ static const struct {
 	{ "53", PROB_UNAVAILABLE, "the database is overloaded" },
 };
 
+/*
+ * A CR422 raised with USING COLUMN names the field (and CONSTRAINT its
+ * error code): rules checked in SQL reach the client like the engine's
+ * own validation errors, field by field.
+ */
+static int
+db_reply_field(struct rq *rq, struct db_batch *b)
+{
+	json_t	*p;
+
+	p = problem_new(PROB_VALIDATION_FAILED, "1 field is invalid");
+	problem_add_field(p, b->errcolumn, b->errconstraint != NULL ?
+	    b->errconstraint : "invalid_value", b->errmsg);
+	return (reply_problem_json(rq, p));
+}
+
 int
 db_reply_error(struct rq *rq)
 {
@@ -1073,6 +1093,8 @@ db_reply_error(struct rq *rq)
 		return (reply_problem(rq, PROB_UNAVAILABLE,
 		    "the database is unavailable"));
 	}
+	if (strcmp(b->sqlstate, "CR422") == 0 && b->errcolumn != NULL)
+		return (db_reply_field(rq, b));
 	for (i = 0; i < sizeof(db_errmap) / sizeof(db_errmap[0]); i++) {
 		if (strncmp(b->sqlstate, db_errmap[i].state,
 		    strlen(db_errmap[i].state)) != 0)

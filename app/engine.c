@@ -145,6 +145,13 @@ eng_entity(struct rq *rq)
 	crm_fatal("route %s has no entity", rq->route->path);
 }
 
+/* For modules with routes of their own beside the engine's. */
+const struct ent_desc *
+eng_desc(struct rq *rq)
+{
+	return (eng_entity(rq)->desc);
+}
+
 static int
 eng_not_found(struct rq *rq)
 {

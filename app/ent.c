@@ -42,6 +42,8 @@ static int	ent_b_ref(const struct ent_field *, json_t *, char **,
 		    const char **);
 static int	ent_b_object(const struct ent_field *, json_t *, char **,
 		    const char **);
+static int	ent_b_array(const struct ent_field *, json_t *, char **,
+		    const char **);
 
 /* One row per type, in enum order (checked by ent_test). */
 static const struct {
@@ -70,6 +72,7 @@ static const struct {
 	{ ENT_URL,	  "url",	ent_b_pattern,	2000,	"%s", "text" },
 	{ ENT_REF,	  "ref",	ent_b_ref,	0,	"%s", "uuid" },
 	{ ENT_OBJECT,	  "object",	ent_b_object,	4096,	"%s", "jsonb" },
+	{ ENT_ARRAY,	  "array",	ent_b_array,	65536,	"%s", "jsonb" },
 };
 
 /* The system columns every entity table has (ent.h), with their types. */
@@ -462,6 +465,24 @@ ent_b_object(const struct ent_field *f, json_t *j, char **out,
 		if (!json_is_string(v) && !json_is_null(v))
 			return (*why = "invalid_type", -1);
 	}
+	s = js_dump(j, NULL);
+	if ((int)strlen(s) > ent_max(f)) {
+		xfree(s);
+		return (*why = "too_long", -1);
+	}
+	*out = s;
+	return (0);
+}
+
+/* An array; what its elements must be is the table's business (ent.h). */
+static int
+ent_b_array(const struct ent_field *f, json_t *j, char **out,
+    const char **why)
+{
+	char	*s;
+
+	if (!json_is_array(j))
+		return (*why = "invalid_type", -1);
 	s = js_dump(j, NULL);
 	if ((int)strlen(s) > ent_max(f)) {
 		xfree(s);

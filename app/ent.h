@@ -42,6 +42,9 @@ enum ent_type {
 	ENT_URL,
 	ENT_REF,		/* uuid of a row of ref, same tenant */
 	ENT_OBJECT,		/* small JSON object (addresses) */
+	ENT_ARRAY,		/* JSON array (stages, related records):
+				   its shape is checked by the table's
+				   triggers, which raise CR422 naming it */
 	ENT__TYPES
 };
 

@@ -27,6 +27,7 @@ static const struct ent_field	t_fields[] = {
 	{ "website", ENT_URL, 0, 0, NULL, NULL },
 	{ "account_id", ENT_REF, 0, 0, NULL, "crm.accounts" },
 	{ "address", ENT_OBJECT, 0, 0, NULL, NULL },
+	{ "links", ENT_ARRAY, 0, 40, NULL, NULL },
 	{ "score_rank", ENT_INT, ENT_F_READONLY, 0, NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL }
 };
@@ -80,7 +81,7 @@ test_table(void)
 {
 	UT_EQ_INT(ent_type_check_table(), 0);
 	UT_EQ_STR(ent_type_name(ENT_MULTI_ENUM), "multi_enum");
-	UT_EQ_INT(ent_nfields(&t_desc), 17);
+	UT_EQ_INT(ent_nfields(&t_desc), 18);
 }
 
 static void
@@ -267,6 +268,17 @@ test_sql(void)
 }
 
 static void
+test_array(void)
+{
+	UT_CHECK(ok_as("links", "[{\"a\":1},\"x\"]", "[{\"a\":1},\"x\"]"));
+	UT_CHECK(ok_as("links", "[]", "[]"));
+	UT_CHECK(refused("links", "{\"a\":1}"));
+	UT_CHECK(refused("links", "\"[]\""));
+	UT_CHECK(refused("links", "[\"0123456789\",\"0123456789\",\"0123456789\",\"x\"]"));
+	UT_EQ_STR(ent_type_name(ENT_ARRAY), "array");
+}
+
+static void
 test_drift(void)
 {
 	static const struct ent_field	 f[] = {
@@ -303,6 +315,7 @@ main(void)
 {
 	UT_TEST(test_drift);
 	UT_TEST(test_table);
+	UT_TEST(test_array);
 	UT_TEST(test_text);
 	UT_TEST(test_numbers);
 	UT_TEST(test_shapes);

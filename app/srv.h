@@ -111,6 +111,7 @@ struct ent_desc;
 
 void	 eng_register(const struct ent_desc *);
 void	 eng_parent_check(const struct ent_desc *);
+const struct ent_desc	*eng_desc(struct rq *);
 int	 eng_get(struct rq *);
 int	 eng_create(struct rq *);
 int	 eng_update(struct rq *);
@@ -236,6 +237,7 @@ struct db_batch {
 	char		 sqlstate[6];
 	char		*errmsg;		/* log only, never to clients */
 	char		*errconstraint;
+	char		*errcolumn;		/* CR422: the field named */
 	int		 unavailable;		/* connection-level failure */
 };
 
