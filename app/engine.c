@@ -145,6 +145,13 @@ eng_entity(struct rq *rq)
 	crm_fatal("route %s has no entity", rq->route->path);
 }
 
+/* Every registered entity, for the OpenAPI document and search. */
+const struct ent_desc *
+eng_desc_at(int i)
+{
+	return (i >= 0 && i < eng_count ? eng_entities[i].desc : NULL);
+}
+
 /* For modules with routes of their own beside the engine's. */
 const struct ent_desc *
 eng_desc(struct rq *rq)

@@ -112,6 +112,7 @@ struct ent_desc;
 void	 eng_register(const struct ent_desc *);
 void	 eng_parent_check(const struct ent_desc *);
 const struct ent_desc	*eng_desc(struct rq *);
+const struct ent_desc	*eng_desc_at(int);
 int	 eng_get(struct rq *);
 int	 eng_create(struct rq *);
 int	 eng_update(struct rq *);
