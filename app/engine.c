@@ -275,6 +275,107 @@ eng_get(struct rq *rq)
 	return (eng_get_run(rq, id));
 }
 
+/*
+ * GET /v1/{entity}: elist.c checks the query and writes the SELECT; the
+ * rows come back as record JSON plus their sort keys, and the page is
+ * assembled here without parsing a record.
+ */
+struct eng_list {
+	struct elist	 l;
+	struct buf	 sql;
+};
+
+static void
+eng_list_free(void *h)
+{
+	struct eng_list	*st = h;
+
+	elist_free(&st->l);
+	buf_free(&st->sql);
+	xfree(st);
+}
+
+static void
+eng_list_cursor(struct eng_list *st, PGresult *res, int row, struct buf *out)
+{
+	const char	*keys[ELIST_MAXSORT + 1];
+	char		*c;
+	int		 i;
+
+	for (i = 0; i < st->l.nsort; i++)
+		keys[i] = PQgetisnull(res, row, i + 1) ? NULL :
+		    PQgetvalue(res, row, i + 1);
+	c = elist_cursor(&st->l, keys);
+	buf_appendf(out, "\"%s\"", c);
+	xfree(c);
+}
+
+static int
+eng_list_done(struct rq *rq)
+{
+	struct eng_list	*st = rq->h;
+	PGresult	*res;
+	struct buf	 out;
+	int		 i, n;
+
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	res = db_res(rq, 0);
+	n = PQntuples(res) > st->l.limit ? st->l.limit : PQntuples(res);
+	buf_init(&out, 256 + (size_t)n * 512);
+	buf_appends(&out, "{\"data\":[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_appendc(&out, ',');
+		buf_append(&out, PQgetvalue(res, i, 0), PQgetlength(res, i, 0));
+	}
+	buf_appends(&out, "],\"next_cursor\":");
+	if (PQntuples(res) > st->l.limit)
+		eng_list_cursor(st, res, n - 1, &out);
+	else
+		buf_appends(&out, "null");
+	buf_appendc(&out, '}');
+	reply_raw(rq, 200, "application/json; charset=utf-8", out.data,
+	    out.len);
+	buf_free(&out);
+	return (RQ_DONE);
+}
+
+static int
+eng_list_bad(struct rq *rq, struct elist *l)
+{
+	json_t	*p;
+
+	p = problem_new(l->err_code, "%s", l->err_detail);
+	problem_add_field(p, l->err_param, "invalid", l->err_detail);
+	return (reply_problem_json(rq, p));
+}
+
+int
+eng_list(struct rq *rq)
+{
+	const struct ent_desc	*d = eng_entity(rq)->desc;
+	struct eng_list		*st;
+	struct db_batch		*b;
+	int			 i;
+
+	st = xcalloc(1, sizeof(*st));
+	rq->h = st;
+	rq->h_free = eng_list_free;
+	buf_init(&st->sql, 4096);
+	if (elist_parse(&st->l, d, NULL, pipe_query(rq)) == -1)
+		return (eng_list_bad(rq, &st->l));
+	elist_sql(&st->l, d, &st->sql);
+	b = db_batch(rq, DB_TX | DB_READONLY);
+	db_stmt(b, buf_cstr(&st->sql));
+	db_param(b, rq->who.tenant);
+	db_param(b, rq->who.owner);
+	db_param(b, perm_scope_name(rq->who.scope));
+	for (i = 0; i < st->l.nparams; i++)
+		db_param(b, st->l.params[i]);
+	return (db_run(rq, b, eng_list_done));
+}
+
 /* Bound field values, in descriptor order, after the fixed parameters. */
 static void
 eng_fields(struct db_batch *b, const struct ent_bind *e)

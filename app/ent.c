@@ -622,13 +622,36 @@ ent_json_pair(struct buf *out, int *pairs, const char *name,
 	(*pairs)++;
 }
 
+/* Is this member wanted?  NULL: every member (the whole record). */
+static int
+ent_wanted(const char *const *names, const char *name)
+{
+	if (names == NULL)
+		return (1);
+	for (; *names != NULL; names++) {
+		if (strcmp(*names, name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+static void
+ent_json_member(struct buf *out, int *pairs, const char *const *names,
+    const char *name, const char *expr)
+{
+	if (ent_wanted(names, name))
+		ent_json_pair(out, pairs, name, expr);
+}
+
 /*
  * The record as JSON, built by PostgreSQL: id, the fields, custom, then
- * the system columns.  Beyond ENT_JSON_PAIRS pairs the object is built in
- * chunks joined with jsonb ||, because functions take 100 arguments.
+ * the system columns; with names, only those members (sparse fieldsets:
+ * id always).  Beyond ENT_JSON_PAIRS pairs the object is built in chunks
+ * joined with jsonb ||, because functions take 100 arguments.
  */
 void
-ent_sql_json(const struct ent_desc *d, struct buf *out)
+ent_sql_json_sel(const struct ent_desc *d, const char *const *names,
+    struct buf *out)
 {
 	const struct ent_field	*f;
 	char			 expr[160];
@@ -639,15 +662,23 @@ ent_sql_json(const struct ent_desc *d, struct buf *out)
 	for (f = d->fields; f->name != NULL; f++) {
 		(void)snprintf(expr, sizeof(expr), ent_types[f->type].json,
 		    f->name);
-		ent_json_pair(out, &pairs, f->name, expr);
+		ent_json_member(out, &pairs, names, f->name, expr);
 	}
-	ent_json_pair(out, &pairs, "custom", "custom");
-	ent_json_pair(out, &pairs, "owner_id", "owner_id");
-	ent_json_pair(out, &pairs, "created_at", ENT_TS("created_at"));
-	ent_json_pair(out, &pairs, "updated_at", ENT_TS("updated_at"));
-	ent_json_pair(out, &pairs, "created_by", "created_by");
-	ent_json_pair(out, &pairs, "updated_by", "updated_by");
+	ent_json_member(out, &pairs, names, "custom", "custom");
+	ent_json_member(out, &pairs, names, "owner_id", "owner_id");
+	ent_json_member(out, &pairs, names, "created_at",
+	    ENT_TS("created_at"));
+	ent_json_member(out, &pairs, names, "updated_at",
+	    ENT_TS("updated_at"));
+	ent_json_member(out, &pairs, names, "created_by", "created_by");
+	ent_json_member(out, &pairs, names, "updated_by", "updated_by");
 	buf_appends(out, "))::text");
+}
+
+void
+ent_sql_json(const struct ent_desc *d, struct buf *out)
+{
+	ent_sql_json_sel(d, NULL, out);
 }
 
 /* The record scope test every statement on an existing record carries. */

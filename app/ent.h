@@ -112,6 +112,8 @@ int	 ent_value(const struct ent_field *, json_t *, char **,
  * statement.  ent_sql_json() is the record as JSON.
  */
 void	 ent_sql_json(const struct ent_desc *, struct buf *);
+void	 ent_sql_json_sel(const struct ent_desc *, const char *const *,
+	    struct buf *);
 void	 ent_sql_get(const struct ent_desc *, struct buf *);
 void	 ent_sql_create(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
@@ -119,6 +121,50 @@ void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
 void	 ent_sql_delete(const struct ent_desc *, struct buf *);
 void	 ent_sql_restore(const struct ent_desc *, struct buf *);
+
+/*
+ * Lists (elist.c): the query string parsed and checked against the
+ * descriptor (and the tenant's custom fields), then one SELECT.  On a
+ * failure err_code is the problem (invalid_query, invalid_filter,
+ * invalid_cursor), err_param the parameter to name, err_detail why.
+ */
+#define ELIST_DEFLIMIT	50
+#define ELIST_MAXLIMIT	200
+#define ELIST_MAXSORT	3
+#define ELIST_MAXPARAMS	40
+#define ELIST_MAXMEMBERS 80
+#define ELIST_MAXCURSOR	2048
+#define ELIST_FIXED	3		/* $1 tenant, $2 user, $3 scope */
+
+struct elist_sort {
+	char			*expr;
+	const struct ent_field	*field;
+	int			 desc;
+};
+
+struct elist {
+	int			 limit;
+	struct buf		 where;		/* " AND ..." */
+	char			*params[ELIST_MAXPARAMS];
+	int			 nparams;
+	struct elist_sort	 sort[ELIST_MAXSORT + 1];	/* + id */
+	int			 nsort;
+	char			 sortspec[256];
+	char			*fields[ELIST_MAXMEMBERS];
+	int			 nfields;
+	char			*cursor;
+	int			 has_q;
+	int			 err_code;	/* -1: none */
+	char			 err_param[128];
+	char			 err_detail[192];
+};
+
+int	 elist_parse(struct elist *, const struct ent_desc *,
+	    const struct ent_field *, const char *);
+void	 elist_sql(const struct elist *, const struct ent_desc *,
+	    struct buf *);
+char	*elist_cursor(const struct elist *, const char *const *);
+void	 elist_free(struct elist *);
 
 /* The startup drift check against the live table's columns. */
 int	 ent_check_columns(const struct ent_desc *, const char *const *,

@@ -114,12 +114,15 @@ void	 eng_parent_check(const struct ent_desc *);
 const struct ent_desc	*eng_desc(struct rq *);
 const struct ent_desc	*eng_desc_at(int);
 int	 eng_get(struct rq *);
+int	 eng_list(struct rq *);
 int	 eng_create(struct rq *);
 int	 eng_update(struct rq *);
 int	 eng_delete(struct rq *);
 int	 eng_restore(struct rq *);
 
 #define ENTITY_ROUTES(name, one)					\
+	ROUTE(HTTP_METHOD_GET, "/v1/" name, name ":read", eng_list, 0,	\
+	    "List, filter, sort and search " name),			\
 	ROUTE(HTTP_METHOD_POST, "/v1/" name, name ":create", eng_create,\
 	    RT_JSON | RT_WRITE, "Create " one),				\
 	ROUTE(HTTP_METHOD_GET, "/v1/" name "/{id}", name ":read",	\
