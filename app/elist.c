@@ -668,15 +668,18 @@ elist_cursor(const struct elist *l, const char *const *keys)
 	return (out);
 }
 
-/* A sort key as text, exact enough to compare equal again. */
+/*
+ * A sort key as text, exact enough to compare equal again.  Aliased: an
+ * output column named like a table column would capture ORDER BY's name.
+ */
 static void
-elist_key(struct buf *b, const struct elist_sort *k)
+elist_key(struct buf *b, const struct elist_sort *k, int i)
 {
 	if (k->field->type == ENT_DATETIME)
 		buf_appendf(b, ", to_char(%s AT TIME ZONE 'UTC', "
-		    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", k->expr);
+		    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS _k%d", k->expr, i);
 	else
-		buf_appendf(b, ", (%s)::text", k->expr);
+		buf_appendf(b, ", (%s)::text AS _k%d", k->expr, i);
 }
 
 /*
@@ -695,8 +698,9 @@ elist_sql(const struct elist *l, const struct ent_desc *d, struct buf *out)
 	names[i] = NULL;
 	buf_appends(out, "SELECT ");
 	ent_sql_json_sel(d, l->nfields > 0 ? names : NULL, out);
+	buf_appends(out, " AS _j");
 	for (i = 0; i < l->nsort; i++)
-		elist_key(out, &l->sort[i]);
+		elist_key(out, &l->sort[i], i);
 	buf_appendf(out, " FROM %s WHERE tenant_id = $1 AND deleted_at IS NULL "
 	    "AND crm.in_scope($1, owner_id, $2, $3)", d->table);
 	buf_append(out, l->where.data, l->where.len);
