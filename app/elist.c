@@ -379,6 +379,7 @@ elist_filter(struct elist *l, const struct ent_desc *d,
 	*end = '\0';
 	opname[strlen(opname) - 1] = '\0';
 	f = elist_field(d, custom, name, &is_custom);
+	l->err_custom |= f == NULL && is_custom;
 	if (f == NULL || (!(f->flags & ENT_F_FILTER) && !is_custom)) {
 		(void)snprintf(p, sizeof(p), "filter[%s]", name);
 		return (elist_fail(l, PROB_INVALID_FILTER, p,
@@ -413,6 +414,7 @@ elist_sort(struct elist *l, const struct ent_desc *d,
 	    tok = strtok_r(NULL, ",", &save)) {
 		desc = tok[0] == '-';
 		f = elist_field(d, custom, tok + desc, &is_custom);
+		l->err_custom |= f == NULL && is_custom;
 		if (f == NULL || (!(f->flags & ENT_F_SORT) && !is_custom) ||
 		    f->type == ENT_MULTI_ENUM || l->nsort == ELIST_MAXSORT) {
 			elist_fail(l, PROB_INVALID_FILTER, "sort",

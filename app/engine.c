@@ -152,6 +152,33 @@ eng_desc_at(int i)
 	return (i >= 0 && i < eng_count ? eng_entities[i].desc : NULL);
 }
 
+/* Drops a handler's state, so that it can run again from its start. */
+void
+eng_reset(struct rq *rq)
+{
+	if (rq->h != NULL && rq->h_free != NULL)
+		rq->h_free(rq->h);
+	rq->h = NULL;
+	rq->h_free = NULL;
+}
+
+/*
+ * A write that crm.custom_apply() refused because the custom field
+ * definitions changed after this worker cached them: read them again and
+ * run the handler once more, from its start.
+ */
+static int
+eng_custom_stale(struct rq *rq)
+{
+	struct db_batch	*b = rq->batch;
+
+	if (b == NULL || strcmp(b->sqlstate, "CR4CF") != 0 || rq->cf_loaded)
+		return (0);
+	eng_reset(rq);
+	cfc_drop(rq->who.tenant, eng_desc(rq));
+	return (1);
+}
+
 /* For modules with routes of their own beside the engine's. */
 const struct ent_desc *
 eng_desc(struct rq *rq)
@@ -359,12 +386,24 @@ eng_list(struct rq *rq)
 	struct db_batch		*b;
 	int			 i;
 
+	const struct ent_cdefs	*cd = NULL;
+	const char		*qs = pipe_query(rq);
+	int			 rc;
+
+	if (qs != NULL && strstr(qs, "custom.") != NULL &&
+	    (rc = cfc_ready(rq, d, 0, &cd)) != PIPE_NEXT)
+		return (rc);
 	st = xcalloc(1, sizeof(*st));
 	rq->h = st;
 	rq->h_free = eng_list_free;
 	buf_init(&st->sql, 4096);
-	if (elist_parse(&st->l, d, NULL, pipe_query(rq)) == -1)
+	if (elist_parse(&st->l, d, cd ? cd->fields : NULL, qs) == -1) {
+		if (st->l.err_custom && !rq->cf_loaded) {
+			eng_reset(rq);
+			return (cfc_ready(rq, d, 1, &cd));
+		}
 		return (eng_list_bad(rq, &st->l));
+	}
 	elist_sql(&st->l, d, &st->sql);
 	b = db_batch(rq, DB_TX | DB_READONLY);
 	db_stmt(b, buf_cstr(&st->sql));
@@ -396,6 +435,8 @@ eng_create_done(struct rq *rq)
 	PGresult	*res;
 	char		 loc[128];
 
+	if (!db_ok(rq) && eng_custom_stale(rq))
+		return (rq->route->fn(rq));
 	if (!db_ok(rq))
 		return (eng_reply_db(rq));
 	res = db_res(rq, 0);
@@ -405,21 +446,58 @@ eng_create_done(struct rq *rq)
 	return (eng_reply_record(rq, 201, res, 0, 1));
 }
 
+/*
+ * Binding with the tenant's custom fields: PIPE_NEXT when bound, RQ_WAIT
+ * while definitions load (or reload: a name the cache does not know may
+ * be newer than the cache), RQ_DONE after a 4xx.
+ */
+static int
+eng_bind(struct rq *rq, const struct ent_desc *d, int create,
+    struct ent_bind *e, const struct ent_cdefs **cd)
+{
+	struct val	v;
+	int		rc;
+
+	*cd = NULL;
+	if ((create || json_object_get(rq->body, "custom") != NULL) &&
+	    (rc = cfc_ready(rq, d, 0, cd)) != PIPE_NEXT)
+		return (rc);
+	val_init(&v, rq->body);
+	rc = create ? ent_bind_create(d, *cd, rq->body, &v, e) :
+	    ent_bind_update(d, *cd, rq->body, &v, e);
+	if (rc == 0)
+		return (PIPE_NEXT);
+	if (e->custom_unknown && !rq->cf_loaded) {
+		ent_bind_free(e);
+		val_free(&v);
+		return (cfc_ready(rq, d, 1, cd));
+	}
+	ent_bind_free(e);
+	return (reply_problem_json(rq, val_problem(&v)));
+}
+
+/* The custom fields' version and values: the last two parameters. */
+static void
+eng_custom_params(struct db_batch *b, const struct ent_cdefs *cd,
+    const struct ent_bind *e)
+{
+	db_paramf(b, "%lld", (long long)cd->version);
+	db_param(b, e->custom != NULL ? e->custom : "{}");
+}
+
 int
 eng_create(struct rq *rq)
 {
 	const struct ent_desc	*d = eng_entity(rq)->desc;
+	const struct ent_cdefs	*cd;
 	struct ent_bind		 e;
 	struct db_batch		*b;
 	struct buf		 sql;
-	struct val		 v;
 	char			 id[UUID_STRLEN + 1];
+	int			 rc;
 
-	val_init(&v, rq->body);
-	if (ent_bind_create(d, rq->body, &v, &e) == -1) {
-		ent_bind_free(&e);
-		return (reply_problem_json(rq, val_problem(&v)));
-	}
+	if ((rc = eng_bind(rq, d, 1, &e, &cd)) != PIPE_NEXT)
+		return (rc);
 	buf_init(&sql, 2048);
 	ent_sql_create(d, &e, &sql);
 	uuid7_new_str(id);
@@ -428,6 +506,7 @@ eng_create(struct rq *rq)
 	eng_params(b, rq, id, 0);
 	eng_event_id(b);
 	eng_fields(b, &e);
+	eng_custom_params(b, cd, &e);
 	(void)eng_state(rq, &sql, id);
 	ent_bind_free(&e);
 	return (db_run(rq, b, eng_create_done));
@@ -465,6 +544,8 @@ eng_update_done(struct rq *rq)
 {
 	PGresult	*res;
 
+	if (!db_ok(rq) && eng_custom_stale(rq))
+		return (rq->route->fn(rq));
 	if (!db_ok(rq))
 		return (eng_reply_db(rq));
 	res = db_res(rq, 0);
@@ -480,24 +561,21 @@ int
 eng_update(struct rq *rq)
 {
 	const struct ent_desc	*d = eng_entity(rq)->desc;
+	const struct ent_cdefs	*cd = NULL;
 	struct ent_bind		 e;
 	struct db_batch		*b;
 	struct buf		 sql;
-	struct val		 v;
 	char			 id[UUID_STRLEN + 1], ver[24];
-	int			 any, i, n = 0;
+	int			 any, i, n, rc;
 
 	if (!eng_id(rq, id))
 		return (eng_not_found(rq));
 	if (!eng_if_match(rq, ver, sizeof(ver), &any))
 		return (reply_problem(rq, PROB_PRECONDITION_FAILED,
 		    "If-Match names no version of this record"));
-	val_init(&v, rq->body);
-	if (ent_bind_update(d, rq->body, &v, &e) == -1) {
-		ent_bind_free(&e);
-		return (reply_problem_json(rq, val_problem(&v)));
-	}
-	for (i = 0; i < e.nfields; i++)
+	if ((rc = eng_bind(rq, d, 0, &e, &cd)) != PIPE_NEXT)
+		return (rc);
+	for (n = e.custom_given, i = 0; i < e.nfields; i++)
 		n += e.given[i];
 	if (n == 0) {			/* merge-patch {}: nothing to change */
 		ent_bind_free(&e);
@@ -511,6 +589,8 @@ eng_update(struct rq *rq)
 	eng_event_id(b);
 	db_param(b, any ? NULL : ver);
 	eng_fields(b, &e);
+	if (e.custom_given)
+		eng_custom_params(b, cd, &e);
 	(void)eng_state(rq, &sql, id);
 	ent_bind_free(&e);
 	return (db_run(rq, b, eng_update_done));

@@ -502,7 +502,7 @@ ent_value(const struct ent_field *f, json_t *j, char **out, const char **why)
 	return (ent_types[f->type].bind(f, j, out, why));
 }
 
-static const char *
+const char *
 ent_why_detail(const char *why)
 {
 	if (strcmp(why, "invalid_type") == 0)
@@ -550,7 +550,7 @@ ent_bind_unknown(const struct ent_desc *d, json_t *body, struct val *v)
 	json_t		*j;
 
 	json_object_foreach(body, key, j) {
-		if (ent_field(d, key) == NULL) {
+		if (ent_field(d, key) == NULL && strcmp(key, "custom") != 0) {
 			v->unknown++;
 			val_error(v, key, "unknown_field",
 			    "this field is unknown or cannot be set");
@@ -559,8 +559,8 @@ ent_bind_unknown(const struct ent_desc *d, json_t *body, struct val *v)
 }
 
 static int
-ent_bind(const struct ent_desc *d, json_t *body, struct val *v,
-    struct ent_bind *b, int create)
+ent_bind(const struct ent_desc *d, const struct ent_cdefs *cd, json_t *body,
+    struct val *v, struct ent_bind *b, int create)
 {
 	const struct ent_field	*f;
 	json_t			*j;
@@ -580,21 +580,22 @@ ent_bind(const struct ent_desc *d, json_t *body, struct val *v,
 			val_error(v, f->name, "required",
 			    "this field is required");
 	}
+	entcf_bind(cd, json_object_get(body, "custom"), create, v, b);
 	return (val_failed(v) ? -1 : 0);
 }
 
 int
-ent_bind_create(const struct ent_desc *d, json_t *body, struct val *v,
-    struct ent_bind *b)
+ent_bind_create(const struct ent_desc *d, const struct ent_cdefs *cd,
+    json_t *body, struct val *v, struct ent_bind *b)
 {
-	return (ent_bind(d, body, v, b, 1));
+	return (ent_bind(d, cd, body, v, b, 1));
 }
 
 int
-ent_bind_update(const struct ent_desc *d, json_t *body, struct val *v,
-    struct ent_bind *b)
+ent_bind_update(const struct ent_desc *d, const struct ent_cdefs *cd,
+    json_t *body, struct val *v, struct ent_bind *b)
 {
-	return (ent_bind(d, body, v, b, 0));
+	return (ent_bind(d, cd, body, v, b, 0));
 }
 
 void
@@ -604,6 +605,7 @@ ent_bind_free(struct ent_bind *b)
 
 	for (i = 0; i < b->nfields; i++)
 		xfree(b->text[i]);
+	xfree(b->custom);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -721,12 +723,15 @@ ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
 		if (b->given[i])
 			buf_appendf(out, ", %s", f->name);
 	}
-	buf_appends(out, ", owner_id, created_by, updated_by) VALUES ($1, $2");
+	buf_appends(out, ", custom, owner_id, created_by, updated_by) VALUES "
+	    "($1, $2");
 	for (i = 0; i < b->nfields; i++) {
 		if (b->given[i])
 			buf_appendf(out, ", $%d", n++);
 	}
-	buf_appends(out, ", $3, $3, $3) RETURNING ");
+	buf_appendf(out, ", crm.custom_apply($1, '%s', $%d::bigint, "
+	    "'{}'::jsonb, $%d::jsonb), $3, $3, $3) RETURNING ", d->name, n,
+	    n + 1);
 	ent_sql_json(d, out);
 	buf_appends(out, " AS j, version AS v)");
 	ent_sql_event(d, "created", "r", "j::jsonb", out);
@@ -755,6 +760,9 @@ ent_sql_update(const struct ent_desc *d, const struct ent_bind *b,
 		if (b->given[i])
 			buf_appendf(out, "%s = $%d, ", f->name, n++);
 	}
+	if (b->custom_given)
+		buf_appendf(out, "custom = crm.custom_apply($1, '%s', "
+		    "$%d::bigint, t.custom, $%d::jsonb), ", d->name, n, n + 1);
 	buf_appends(out, "updated_at = now(), updated_by = $3, version = "
 	    "t.version + 1 FROM cur WHERE t.tenant_id = $1 AND t.id = $2 AND "
 	    "($6::bigint IS NULL OR cur.version = $6::bigint) RETURNING ");

@@ -93,12 +93,35 @@ struct ent_bind {
 	int	 given[ENT_MAXFIELDS];
 	char	*text[ENT_MAXFIELDS];	/* owned; NULL: SQL NULL */
 	int	 nfields;
+	char	*custom;		/* owned JSON to merge, or NULL */
+	int	 custom_given;
+	int	 custom_unknown;	/* named an undefined custom field */
 };
 
-int	 ent_bind_create(const struct ent_desc *, json_t *, struct val *,
+/*
+ * A tenant's custom fields of one entity (entcf.c), from crm.custom_fields
+ * at `version` (sql/011).
+ */
+#define ENTCF_MAX	100		/* per tenant and entity */
+
+struct ent_cdefs {
+	int64_t			 version;
+	int			 n;
+	struct ent_field	*fields;	/* n, then a NULL name */
+};
+
+struct ent_cdefs	*entcf_parse(const char *, int64_t);
+void	 entcf_free(struct ent_cdefs *);
+int	 entcf_type(const char *, enum ent_type *);
+const struct ent_field	*entcf_field(const struct ent_cdefs *, const char *);
+void	 entcf_bind(const struct ent_cdefs *, json_t *, int, struct val *,
 	    struct ent_bind *);
-int	 ent_bind_update(const struct ent_desc *, json_t *, struct val *,
-	    struct ent_bind *);
+
+int	 ent_bind_create(const struct ent_desc *, const struct ent_cdefs *,
+	    json_t *, struct val *, struct ent_bind *);
+int	 ent_bind_update(const struct ent_desc *, const struct ent_cdefs *,
+	    json_t *, struct val *, struct ent_bind *);
+const char	*ent_why_detail(const char *);
 void	 ent_bind_free(struct ent_bind *);
 int	 ent_value(const struct ent_field *, json_t *, char **,
 	    const char **);
@@ -107,7 +130,9 @@ int	 ent_value(const struct ent_field *, json_t *, char **,
  * SQL.  Every statement starts with the same parameters: $1 tenant, $2 id,
  * $3 acting user, then (not on create) $4 record scope ("own", "team",
  * "all"), $5 event id, and for update $6 the expected version; the given
- * fields follow ($5 on create, $7 on update).  Writes add their event row
+ * fields follow ($5 on create, $7 on update), then, on create always and
+ * on update when custom was given, the custom fields' version and the
+ * custom JSON to merge (crm.custom_apply).  Writes add their event row
  * (crm.events, "<singular>.<created|updated|deleted|restored>") in the same
  * statement.  ent_sql_json() is the record as JSON.
  */
@@ -154,6 +179,7 @@ struct elist {
 	int			 nfields;
 	char			*cursor;
 	int			 has_q;
+	int			 err_custom;	/* unknown custom.<name> */
 	int			 err_code;	/* -1: none */
 	char			 err_param[128];
 	char			 err_detail[192];

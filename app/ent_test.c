@@ -188,7 +188,7 @@ test_bind(void)
 
 	j = body("{\"name\": \"Acme\", \"amount\": \"10.00\"}");
 	val_init(&v, j);
-	UT_EQ_INT(ent_bind_create(&t_desc, j, &v, &b), 0);
+	UT_EQ_INT(ent_bind_create(&t_desc, NULL, j, &v, &b), 0);
 	UT_CHECK(b.given[0] && b.given[4] && !b.given[1]);
 	UT_EQ_STR(b.text[4], "10.00");
 	ent_bind_free(&b);
@@ -198,7 +198,7 @@ test_bind(void)
 	/* Missing required on create: 422 naming it; fine on update. */
 	j = body("{\"amount\": \"10.00\"}");
 	val_init(&v, j);
-	UT_EQ_INT(ent_bind_create(&t_desc, j, &v, &b), -1);
+	UT_EQ_INT(ent_bind_create(&t_desc, NULL, j, &v, &b), -1);
 	p = val_problem(&v);
 	UT_EQ_INT(problem_status(p), 422);
 	UT_EQ_STR(json_string_value(json_object_get(json_array_get(
@@ -207,7 +207,7 @@ test_bind(void)
 	ent_bind_free(&b);
 	val_free(&v);
 	val_init(&v, j);
-	UT_EQ_INT(ent_bind_update(&t_desc, j, &v, &b), 0);
+	UT_EQ_INT(ent_bind_update(&t_desc, NULL, j, &v, &b), 0);
 	ent_bind_free(&b);
 	val_free(&v);
 	json_decref(j);
@@ -215,7 +215,7 @@ test_bind(void)
 	/* Unknown and read-only fields: 400 naming each. */
 	j = body("{\"name\": \"A\", \"tenant_id\": \"x\", \"score_rank\": 1}");
 	val_init(&v, j);
-	UT_EQ_INT(ent_bind_update(&t_desc, j, &v, &b), -1);
+	UT_EQ_INT(ent_bind_update(&t_desc, NULL, j, &v, &b), -1);
 	p = val_problem(&v);
 	UT_EQ_INT(problem_status(p), 400);
 	UT_EQ_INT(json_array_size(json_object_get(p, "errors")), 2);
@@ -244,11 +244,12 @@ test_sql(void)
 	buf_reset(&s);
 	j = body("{\"name\": \"Acme\", \"stage\": \"new\"}");
 	val_init(&v, j);
-	UT_EQ_INT(ent_bind_create(&t_desc, j, &v, &b), 0);
+	UT_EQ_INT(ent_bind_create(&t_desc, NULL, j, &v, &b), 0);
 	ent_sql_create(&t_desc, &b, &s);
 	UT_CHECK(strstr(s.data, "INSERT INTO crm.things (tenant_id, id, name, "
-	    "stage, owner_id, created_by, updated_by) VALUES ($1, $2, $5, $6, "
-	    "$3, $3, $3) RETURNING") != NULL);
+	    "stage, custom, owner_id, created_by, updated_by) VALUES ($1, $2, "
+	    "$5, $6, crm.custom_apply($1, 'things', $7::bigint, '{}'::jsonb, "
+	    "$8::jsonb), $3, $3, $3) RETURNING") != NULL);
 	UT_CHECK(strstr(s.data, "SELECT $1, $4, 'thing.created', 'things', "
 	    "$2, j::jsonb FROM r") != NULL);
 	buf_reset(&s);
@@ -258,6 +259,13 @@ test_sql(void)
 	UT_CHECK(strstr(s.data, "($6::bigint IS NULL OR cur.version = "
 	    "$6::bigint)") != NULL);
 	UT_CHECK(strstr(s.data, "'thing.updated'") != NULL);
+	UT_CHECK(strstr(s.data, "custom_apply") == NULL);
+	b.custom_given = 1;
+	buf_reset(&s);
+	ent_sql_update(&t_desc, &b, &s);
+	UT_CHECK(strstr(s.data, "stage = $8, custom = crm.custom_apply($1, "
+	    "'things', $9::bigint, t.custom, $10::jsonb), updated_at") != NULL);
+	b.custom_given = 0;
 	buf_reset(&s);
 	ent_sql_delete(&t_desc, &s);
 	UT_CHECK(strstr(s.data, "'thing.deleted'") != NULL);

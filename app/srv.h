@@ -113,6 +113,13 @@ void	 eng_register(const struct ent_desc *);
 void	 eng_parent_check(const struct ent_desc *);
 const struct ent_desc	*eng_desc(struct rq *);
 const struct ent_desc	*eng_desc_at(int);
+void	 eng_reset(struct rq *);
+
+/* cfc.c: custom field definitions, cached per worker. */
+struct ent_cdefs;
+int	 cfc_ready(struct rq *, const struct ent_desc *, int,
+	    const struct ent_cdefs **);
+void	 cfc_drop(const char *, const struct ent_desc *);
 int	 eng_get(struct rq *);
 int	 eng_list(struct rq *);
 int	 eng_create(struct rq *);
@@ -154,6 +161,7 @@ struct rq {
 	int			 status;	/* sent status */
 	int			 done;
 	int			 verified;	/* principal checked in PG */
+	int			 cf_loaded;	/* custom fields read fresh */
 	json_t			*parked;	/* a 4xx awaiting that check */
 	uint64_t		 start_us;
 	uint64_t		 deadline_ms;

@@ -9,6 +9,7 @@
 extern const struct crm_module	ops_module;
 extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
+extern const struct crm_module	customfields_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -19,5 +20,6 @@ const struct crm_module *crm_modules[] = {
 	&roles_module,
 	&apikeys_module,
 	&accounts_module,
+	&customfields_module,
 	NULL
 };

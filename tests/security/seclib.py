@@ -136,6 +136,7 @@ class Tenant:
         self.keys = {}           # "narrow"/"broad" -> (201 body, key)
         self.invitations = []    # pending invitation ids
         self.accounts = []       # CRM account ids (made by the owner)
+        self.custom_fields = []  # custom field definition ids
         self.forged = None       # a token that must be refused
 
     @property
@@ -158,6 +159,7 @@ class Tenant:
             "api-keys": [b["id"] for b, _ in self.keys.values()],
             "invitations": list(self.invitations),
             "accounts": list(self.accounts),
+            "custom-fields": list(self.custom_fields),
             "tenant": [self.id],
         }
         if kind is not None:
@@ -245,6 +247,11 @@ def _build_tenant(base_url, letter, run):
                  body={"name": "SecTest account %s %s" % (letter, run)}),
             201, "POST /v1/accounts")
     t.accounts.append(b["id"])
+    b = _ok(send(owner, "POST", "/v1/custom-fields",
+                 body={"entity": "accounts", "name": "sec_" + run,
+                       "label": "Sec", "type": "text"}),
+            201, "POST /v1/custom-fields")
+    t.custom_fields.append(b["id"])
     return t
 
 

@@ -93,6 +93,13 @@ MATRIX = {
     "PATCH /v1/accounts/{id}": ("accounts:update", "1AAAA3A33A1"),
     "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
     "POST /v1/accounts/{id}/restore": ("accounts:delete", "1AAA33333A1"),
+    # custom fields (modules/crm/customfields.c)
+    "GET /v1/custom-fields": ("custom-fields:read", "1AAAAAAA331"),
+    "POST /v1/custom-fields": ("custom-fields:create", "1AA33333331"),
+    "GET /v1/custom-fields/{id}": ("custom-fields:read", "1AAAAAAA331"),
+    "PATCH /v1/custom-fields/{id}": ("custom-fields:update", "1AA33333331"),
+    "DELETE /v1/custom-fields/{id}": ("custom-fields:delete",
+                                      "1AA33333331"),
 }
 
 # app/perm.c's built-in roles.
@@ -244,7 +251,8 @@ def concrete(world, method, path):
     A = world["A"]
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
            "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
-           "accounts": A.accounts[0]}
+           "accounts": A.accounts[0],
+           "custom-fields": A.custom_fields[0]}
     res = resource_of(path)
 
     def sub(name):

@@ -58,6 +58,8 @@ def body_for(method, path, tenant):
         k = kind_of(path, 0, "id")
         if k == "roles":
             return {"description": "pwned by another tenant"}
+        if k == "custom-fields":
+            return {"label": "pwned by another tenant"}
         return {"name": "pwned by another tenant"}
     if method == "POST" and path.endswith("/members"):
         return {"user_id": tenant.users["sales"].user_id}
@@ -86,8 +88,10 @@ def snapshot(world):
     for letter, t in world.tenants.items():
         c = t.owner.client
         snap = {}
-        for path in ("/v1/users", "/v1/roles", "/v1/teams", "/v1/api-keys"):
-            r = send(c, "GET", path + "?limit=200")
+        for path in ("/v1/users", "/v1/roles", "/v1/teams", "/v1/api-keys",
+                     "/v1/custom-fields"):
+            r = send(c, "GET", path if "custom" in path else
+                     path + "?limit=200")
             assert r.status_code == 200, "%s: %d %s" % (path, r.status_code,
                                                         r.text[:200])
             for o in r.json()["data"]:
