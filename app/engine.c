@@ -242,31 +242,54 @@ eng_reply_record(struct rq *rq, int status, PGresult *res, int jcol,
  * column: the reference (same tenant, composite key) does not exist, or
  * the value breaks a rule only the database checks.
  */
+static const char *
+eng_db_field(const struct ent_desc *d, struct db_batch *b, const char **code)
+{
+	const struct ent_field	*f;
+
+	*code = "invalid_value";
+	if (b == NULL || b->unavailable)
+		return (NULL);
+	if (strcmp(b->sqlstate, "CR422") == 0 && b->errcolumn != NULL) {
+		*code = b->errconstraint ? b->errconstraint : "invalid_value";
+		return (b->errcolumn);
+	}
+	if (b->errconstraint == NULL || (strcmp(b->sqlstate, "23503") != 0 &&
+	    strcmp(b->sqlstate, "23514") != 0))
+		return (NULL);
+	for (f = d->fields; f->name != NULL; f++) {
+		if (strstr(b->errconstraint, f->name) != NULL) {
+			if (b->sqlstate[4] == '3')
+				*code = "not_found";
+			return (f->name);
+		}
+	}
+	return (NULL);
+}
+
+/* The failed field under prefix (a batch's "operations[3].data."). */
+static int
+eng_reply_db_at(struct rq *rq, const char *prefix)
+{
+	const char	*field, *code;
+	char		 name[160];
+	json_t		*p;
+
+	if ((field = eng_db_field(eng_entity(rq)->desc, rq->batch,
+	    &code)) == NULL)
+		return (db_reply_error(rq));
+	(void)snprintf(name, sizeof(name), "%s%s", prefix, field);
+	p = problem_new(PROB_VALIDATION_FAILED, "1 field is invalid");
+	problem_add_field(p, name, code, strcmp(code, "not_found") == 0 ?
+	    "no such record" : strcmp(rq->batch->sqlstate, "CR422") == 0 ?
+	    rq->batch->errmsg : "this value is not allowed");
+	return (reply_problem_json(rq, p));
+}
+
 static int
 eng_reply_db(struct rq *rq)
 {
-	const struct ent_desc	*d = eng_entity(rq)->desc;
-	const struct ent_field	*f;
-	struct db_batch		*b = rq->batch;
-	json_t			*p;
-
-	if (b == NULL || b->errconstraint == NULL ||
-	    (strcmp(b->sqlstate, "23503") != 0 &&
-	    strcmp(b->sqlstate, "23514") != 0))
-		return (db_reply_error(rq));
-	for (f = d->fields; f->name != NULL; f++) {
-		if (strstr(b->errconstraint, f->name) == NULL)
-			continue;
-		p = problem_new(PROB_VALIDATION_FAILED, "1 field is invalid");
-		if (b->sqlstate[4] == '3')
-			problem_add_field(p, f->name, "not_found",
-			    "no such record");
-		else
-			problem_add_field(p, f->name, "invalid_value",
-			    "this value is not allowed");
-		return (reply_problem_json(rq, p));
-	}
-	return (db_reply_error(rq));
+	return (eng_reply_db_at(rq, ""));
 }
 
 /* GET /v1/{entity}/{id}; also the end of a restore: one record or 404. */
@@ -634,4 +657,331 @@ int
 eng_restore(struct rq *rq)
 {
 	return (eng_bin(rq, 1));
+}
+
+/*
+ * POST /v1/{entity}/batch: up to ENG_BATCH_MAX creates, updates and
+ * deletes, all or nothing.  Every operation is checked before anything is
+ * sent (422 naming operations[i]...); then all run as one pipeline in one
+ * transaction, the strict SQL variants turning "not found" and "version
+ * mismatch" into errors, so the first failing operation aborts them all
+ * and is named in the answer.
+ */
+#define ENG_BATCH_MAX	100
+
+enum eng_bop { BOP_CREATE, BOP_UPDATE, BOP_DELETE };
+
+static const char *const	eng_bop_names[] = { "create", "update",
+				    "delete" };
+
+struct eng_batch {
+	int		 n;
+	enum eng_bop	 kind[ENG_BATCH_MAX];
+	char		 id[ENG_BATCH_MAX][UUID_STRLEN + 1];
+	char		*sql[ENG_BATCH_MAX];
+};
+
+static void
+eng_batch_free(void *h)
+{
+	struct eng_batch	*st = h;
+	int			 i;
+
+	for (i = 0; i < st->n; i++)
+		xfree(st->sql[i]);
+	xfree(st);
+}
+
+/* A sub-problem's errors, moved under "operations[i].". */
+static void
+eng_batch_errors(json_t *into, json_t *sub, int i, const char *at)
+{
+	json_t		*e;
+	size_t		 k;
+	char		 name[192];
+
+	json_array_foreach(json_object_get(sub, "errors"), k, e) {
+		(void)snprintf(name, sizeof(name), "operations[%d].%s%s", i, at,
+		    json_string_value(json_object_get(e, "field")));
+		problem_add_field(into, name,
+		    json_string_value(json_object_get(e, "code")),
+		    json_string_value(json_object_get(e, "detail")));
+	}
+}
+
+static void
+eng_batch_error(json_t *p, int i, const char *field, const char *code,
+    const char *detail)
+{
+	char	name[96];
+
+	(void)snprintf(name, sizeof(name), "operations[%d]%s%s", i,
+	    *field ? "." : "", field);
+	problem_add_field(p, name, code, detail);
+}
+
+/* The shape of one operation; -1 after an error. */
+static int
+eng_batch_shape(json_t *op, int i, json_t *p, enum eng_bop *kind, char *id)
+{
+	static const char *const	 keys[] = { "op", "id", "data",
+					    "version", NULL };
+	const char			*k, *name;
+	json_t				*j, *ver;
+	uint8_t				 raw[UUID_LEN];
+	int				 n;
+
+	if (!json_is_object(op))
+		return (eng_batch_error(p, i, "", "invalid_type",
+		    "an operation is an object"), -1);
+	json_object_foreach(op, k, j) {
+		for (n = 0; keys[n] != NULL && strcmp(keys[n], k) != 0; n++)
+			;
+		if (keys[n] == NULL)
+			return (eng_batch_error(p, i, k, "unknown_field",
+			    "not a member of an operation"), -1);
+	}
+	name = json_string_value(json_object_get(op, "op"));
+	for (n = 0; n < 3 && (name == NULL ||
+	    strcmp(eng_bop_names[n], name) != 0); n++)
+		;
+	if (n == 3)
+		return (eng_batch_error(p, i, "op", "invalid_value",
+		    "create, update or delete"), -1);
+	*kind = (enum eng_bop)n;
+	if (*kind != BOP_CREATE && (json_string_value(json_object_get(op,
+	    "id")) == NULL || uuid7_parse(json_string_value(
+	    json_object_get(op, "id")), raw) == -1))
+		return (eng_batch_error(p, i, "id", "invalid_format",
+		    "the id of an existing record"), -1);
+	if (*kind != BOP_CREATE)
+		uuid7_fmt(raw, id);
+	if ((*kind == BOP_DELETE) != (json_object_get(op, "data") == NULL) ||
+	    (*kind != BOP_DELETE && !json_is_object(json_object_get(op,
+	    "data"))))
+		return (eng_batch_error(p, i, "data", "invalid_type",
+		    *kind == BOP_DELETE ? "delete takes no data" :
+		    "the record's fields, an object"), -1);
+	ver = json_object_get(op, "version");
+	if (ver != NULL && (*kind != BOP_UPDATE || !json_is_integer(ver) ||
+	    json_integer_value(ver) < 1))
+		return (eng_batch_error(p, i, "version", "invalid_value",
+		    "an update's expected version, a positive integer"), -1);
+	return (0);
+}
+
+/*
+ * The route asks for <entity>:update; a batch's creates and deletes need
+ * their own permission too, checked like the pipeline's permission step.
+ */
+static int
+eng_batch_allowed(struct rq *rq, enum eng_bop kind)
+{
+	char	perm[64];
+
+	(void)snprintf(perm, sizeof(perm), "%s:%s", eng_entity(rq)->desc->name,
+	    eng_bop_names[kind]);
+	return (perm_allows(rq->who.grants, perm) &&
+	    (rq->who.kind != PRINC_APIKEY ||
+	    perm_key_allows(rq->who.scopes, perm)));
+}
+
+/* One operation's statement and parameters, appended to b. */
+static void
+eng_batch_sql(struct rq *rq, struct db_batch *b, struct eng_batch *st,
+    const struct ent_cdefs *cd, struct ent_bind *e, json_t *op)
+{
+	const struct ent_desc	*d = eng_entity(rq)->desc;
+	struct buf		 sql;
+	int			 i = st->n;
+	json_t			*ver = json_object_get(op, "version");
+
+	buf_init(&sql, 2048);
+	if (st->kind[i] == BOP_CREATE) {
+		uuid7_new_str(st->id[i]);
+		ent_sql_create(d, e, &sql);
+	} else if (st->kind[i] == BOP_UPDATE) {
+		ent_sql_update_strict(d, e, &sql);
+	} else {
+		ent_sql_delete_strict(d, &sql);
+	}
+	st->sql[i] = sql.data;
+	db_stmt(b, st->sql[i]);
+	eng_params(b, rq, st->id[i], st->kind[i] != BOP_CREATE);
+	eng_event_id(b);
+	if (st->kind[i] == BOP_UPDATE) {
+		if (ver != NULL)
+			db_paramf(b, "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(ver));
+		else
+			db_param(b, NULL);
+	}
+	if (st->kind[i] == BOP_DELETE)
+		return;
+	eng_fields(b, e);
+	if (st->kind[i] == BOP_CREATE || e->custom_given)
+		eng_custom_params(b, cd, e);
+}
+
+/* Binds one operation's data; 1 when the definitions must be reloaded. */
+static int
+eng_batch_bind(struct rq *rq, const struct ent_cdefs *cd, json_t *op,
+    enum eng_bop kind, struct ent_bind *e, json_t *p, int i)
+{
+	const struct ent_desc	*d = eng_entity(rq)->desc;
+	json_t			*data = json_object_get(op, "data");
+	struct val		 v;
+	int			 k, n, rc;
+
+	memset(e, 0, sizeof(*e));
+	if (kind == BOP_DELETE)
+		return (0);
+	val_init(&v, data);
+	rc = kind == BOP_CREATE ? ent_bind_create(d, cd, data, &v, e) :
+	    ent_bind_update(d, cd, data, &v, e);
+	if (rc == -1 && e->custom_unknown && !rq->cf_loaded) {
+		val_free(&v);
+		return (1);
+	}
+	if (rc == -1)
+		eng_batch_errors(p, v.problem, i, "data.");
+	for (n = e->custom_given, k = 0; rc == 0 && k < e->nfields; k++)
+		n += e->given[k];
+	if (rc == 0 && kind == BOP_UPDATE && n == 0)
+		eng_batch_error(p, i, "data", "required", "nothing to change");
+	val_free(&v);
+	return (0);
+}
+
+static int
+eng_batch_failed(struct rq *rq)
+{
+	struct eng_batch	*st = rq->h;
+	struct db_batch		*b = rq->batch;
+	json_t			*p;
+	char			 at[48];
+	int			 k = b != NULL ? b->failed : -1;
+
+	if (b == NULL || b->unavailable || k < 0 || k >= st->n)
+		return (db_reply_error(rq));
+	if (strcmp(b->sqlstate, "CR404") == 0 ||
+	    strcmp(b->sqlstate, "CR412") == 0) {
+		p = problem_new(b->sqlstate[4] == '4' ? PROB_VALIDATION_FAILED :
+		    PROB_PRECONDITION_FAILED, "operation %d failed: %s", k,
+		    b->errmsg);
+		eng_batch_error(p, k, b->sqlstate[4] == '4' ? "id" : "version",
+		    b->sqlstate[4] == '4' ? "not_found" : "precondition_failed",
+		    b->errmsg);
+		return (reply_problem_json(rq, p));
+	}
+	(void)snprintf(at, sizeof(at), "operations[%d].data.", k);
+	return (eng_reply_db_at(rq, at));
+}
+
+static int
+eng_batch_done(struct rq *rq)
+{
+	struct eng_batch	*st = rq->h;
+	PGresult		*res;
+	struct buf		 out;
+	int			 i, j;
+
+	if (!db_ok(rq) && eng_custom_stale(rq))
+		return (rq->route->fn(rq));
+	if (!db_ok(rq))
+		return (eng_batch_failed(rq));
+	buf_init(&out, 1024);
+	buf_appends(&out, "{\"results\":[");
+	for (i = 0; i < st->n; i++) {
+		res = db_res(rq, i);
+		buf_appendf(&out, "%s{\"op\":\"%s\",\"id\":\"%s\",\"status\":%d",
+		    i ? "," : "", eng_bop_names[st->kind[i]], st->id[i],
+		    st->kind[i] == BOP_CREATE ? 201 : st->kind[i] == BOP_UPDATE ?
+		    200 : 204);
+		if (st->kind[i] != BOP_DELETE) {
+			j = st->kind[i] == BOP_CREATE ? 0 : 1;
+			buf_appendf(&out, ",\"etag\":\"\\\"%s\\\"\",\"record\":",
+			    PQgetvalue(res, 0, j + 1));
+			buf_append(&out, PQgetvalue(res, 0, j),
+			    PQgetlength(res, 0, j));
+		}
+		buf_appendc(&out, '}');
+	}
+	buf_appends(&out, "]}");
+	reply_raw(rq, 200, "application/json; charset=utf-8", out.data,
+	    out.len);
+	buf_free(&out);
+	return (RQ_DONE);
+}
+
+static json_t *
+eng_batch_ops(struct rq *rq, json_t *p)
+{
+	json_t		*ops = json_object_get(rq->body, "operations");
+	const char	*k;
+	json_t		*j;
+
+	json_object_foreach(rq->body, k, j) {
+		if (strcmp(k, "operations") != 0)
+			problem_add_field(p, k, "unknown_field",
+			    "a batch has only operations");
+	}
+	if (!json_is_array(ops) || json_array_size(ops) < 1 ||
+	    json_array_size(ops) > ENG_BATCH_MAX) {
+		problem_add_field(p, "operations", "invalid_value",
+		    "an array of 1 to 100 operations");
+		return (NULL);
+	}
+	return (ops);
+}
+
+int
+eng_batch(struct rq *rq)
+{
+	const struct ent_cdefs	*cd;
+	struct eng_batch	*st;
+	struct ent_bind		 e;
+	struct db_batch		*b;
+	json_t			*p, *ops, *op;
+	size_t			 i;
+	int			 rc, errs;
+
+	if ((rc = cfc_ready(rq, eng_entity(rq)->desc, 0, &cd)) != PIPE_NEXT)
+		return (rc);
+	p = problem_new(PROB_VALIDATION_FAILED, "the batch was not run");
+	if ((ops = eng_batch_ops(rq, p)) == NULL)
+		return (reply_problem_json(rq, p));
+	st = xcalloc(1, sizeof(*st));
+	rq->h = st;
+	rq->h_free = eng_batch_free;
+	b = db_batch(rq, DB_TX);
+	json_array_foreach(ops, i, op) {
+		errs = (int)json_array_size(json_object_get(p, "errors"));
+		if (eng_batch_shape(op, (int)i, p, &st->kind[st->n],
+		    st->id[st->n]) == -1)
+			continue;
+		if (!eng_batch_allowed(rq, st->kind[st->n])) {
+			json_decref(p);
+			return (reply_problem(rq, PROB_FORBIDDEN,
+			    "operation %zu: this credential may not %s %s", i,
+			    eng_bop_names[st->kind[st->n]],
+			    eng_entity(rq)->desc->name));
+		}
+		if (eng_batch_bind(rq, cd, op, st->kind[st->n], &e, p,
+		    (int)i)) {
+			json_decref(p);
+			eng_reset(rq);
+			return (cfc_ready(rq, eng_entity(rq)->desc, 1, &cd));
+		}
+		if (json_array_size(json_object_get(p, "errors")) ==
+		    (size_t)errs)
+			eng_batch_sql(rq, b, st, cd, &e, op);
+		st->n += json_array_size(json_object_get(p, "errors")) ==
+		    (size_t)errs;
+		ent_bind_free(&e);
+	}
+	if (json_array_size(json_object_get(p, "errors")) > 0)
+		return (reply_problem_json(rq, p));
+	json_decref(p);
+	return (db_run(rq, b, eng_batch_done));
 }

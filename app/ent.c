@@ -745,9 +745,9 @@ ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
  * no such record in scope; the new record, or NULL when the version did
  * not match; the new version).
  */
-void
-ent_sql_update(const struct ent_desc *d, const struct ent_bind *b,
-    struct buf *out)
+static void
+ent_sql_update_as(const struct ent_desc *d, const struct ent_bind *b,
+    int strict, struct buf *out)
 {
 	const struct ent_field	*f;
 	int			 i, n = 7;
@@ -769,8 +769,31 @@ ent_sql_update(const struct ent_desc *d, const struct ent_bind *b,
 	ent_sql_json(d, out);
 	buf_appends(out, " AS j, t.version AS v)");
 	ent_sql_event(d, "updated", "upd", "j::jsonb", out);
-	buf_appends(out, " SELECT (SELECT version FROM cur), (SELECT j FROM "
-	    "upd), (SELECT v FROM upd)");
+	if (strict)
+		buf_appends(out, " SELECT crm.batch_row((SELECT count(*) FROM "
+		    "cur), (SELECT count(*) FROM upd))");
+	else
+		buf_appends(out, " SELECT (SELECT version FROM cur)");
+	buf_appends(out, ", (SELECT j FROM upd), (SELECT v FROM upd)");
+}
+
+void
+ent_sql_update(const struct ent_desc *d, const struct ent_bind *b,
+    struct buf *out)
+{
+	ent_sql_update_as(d, b, 0, out);
+}
+
+/*
+ * For a batch, where one failed operation must undo all: no record is
+ * CR404, a version mismatch CR412 (crm.batch_row, sql/012), instead of a
+ * row the caller would have to look at.  Same columns otherwise.
+ */
+void
+ent_sql_update_strict(const struct ent_desc *d, const struct ent_bind *b,
+    struct buf *out)
+{
+	ent_sql_update_as(d, b, 1, out);
 }
 
 /*
@@ -786,6 +809,13 @@ ent_sql_delete(const struct ent_desc *d, struct buf *out)
 	    d->table);
 	ent_sql_event(d, "deleted", "r", "jsonb_build_object('id', id)", out);
 	buf_appends(out, " SELECT count(*) FROM r");
+}
+
+void
+ent_sql_delete_strict(const struct ent_desc *d, struct buf *out)
+{
+	ent_sql_delete(d, out);
+	buf_appends(out, " HAVING crm.batch_row(count(*), count(*)) = 1");
 }
 
 /* Parameters as ent_sql_delete(); returns (j, v) like create. */

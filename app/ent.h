@@ -145,6 +145,9 @@ void	 ent_sql_create(const struct ent_desc *, const struct ent_bind *,
 void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
 void	 ent_sql_delete(const struct ent_desc *, struct buf *);
+void	 ent_sql_update_strict(const struct ent_desc *,
+	    const struct ent_bind *, struct buf *);
+void	 ent_sql_delete_strict(const struct ent_desc *, struct buf *);
 void	 ent_sql_restore(const struct ent_desc *, struct buf *);
 
 /*

@@ -92,18 +92,40 @@ route_same_shape(const struct route_pat *p, char segs[][ROUTE_SEGLEN], int n)
  * parameters into m; -1 when none matches, with m->allowed holding the
  * methods of patterns that match the path (non-zero means 405, not 404).
  */
+/* Literal segments: the more, the more specific the pattern. */
+static int
+route_literals(const struct route_pat *p)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < p->nsegs; i++)
+		n += p->segs[i] != NULL;
+	return (n);
+}
+
+/*
+ * Among the patterns of the path's shape only the most specific resource
+ * counts: /v1/accounts/batch is not /v1/accounts/{id}, so a GET there is
+ * a 405 naming the batch's methods, not a lookup of the id "batch".
+ */
 int
 route_match(const struct route_pat *pats, int npats, int method,
     const char *path, struct route_match *m)
 {
 	char	segs[ROUTE_MAXSEGS][ROUTE_SEGLEN];
-	int	i, j, n;
+	int	i, j, n, best = -1;
 
 	memset(m, 0, sizeof(*m));
 	if ((n = route_split(path, segs)) == -1)
 		return (-1);
 	for (i = 0; i < npats; i++) {
-		if (!route_same_shape(&pats[i], segs, n))
+		if (route_same_shape(&pats[i], segs, n) &&
+		    route_literals(&pats[i]) > best)
+			best = route_literals(&pats[i]);
+	}
+	for (i = 0; i < npats; i++) {
+		if (!route_same_shape(&pats[i], segs, n) ||
+		    route_literals(&pats[i]) != best)
 			continue;
 		m->allowed |= pats[i].method;
 		if (pats[i].method != method)

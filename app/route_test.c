@@ -26,6 +26,7 @@ static const struct {
 	{ M_POST,	"/v1/contacts/{id}/restore" },
 	{ M_POST,	"/v1/leads/{id}/convert" },
 	{ M_GET,	"/v1/teams/{id}/members/{user}" },
+	{ M_POST,	"/v1/contacts/batch" },
 };
 
 #define NPATS	((int)(sizeof(table) / sizeof(table[0])))
@@ -40,6 +41,23 @@ build(void)
 	for (i = 0; i < NPATS; i++)
 		UT_EQ_INT(route_compile(&pats[i], table[i].path,
 		    table[i].method), 0);
+}
+
+/* A literal segment beats a parameter: /batch is its own resource. */
+static void
+test_specific(void)
+{
+	struct route_match	m;
+
+	UT_EQ_INT(route_match(pats, NPATS, M_POST, "/v1/contacts/batch", &m),
+	    NPATS - 1);
+	UT_EQ_INT(m.nparams, 0);
+	UT_EQ_INT(route_match(pats, NPATS, M_GET, "/v1/contacts/batch", &m),
+	    -1);
+	UT_EQ_INT(m.allowed, M_POST);
+	UT_EQ_INT(route_match(pats, NPATS, M_GET, "/v1/contacts/batcH", &m),
+	    3);
+	UT_EQ_STR(m.params[0], "batcH");
 }
 
 static void
@@ -128,6 +146,7 @@ main(void)
 
 	UT_TEST(build);
 	UT_TEST(test_literal);
+	UT_TEST(test_specific);
 	UT_TEST(test_params);
 	UT_TEST(test_not_found_vs_not_allowed);
 	UT_TEST(test_malformed);

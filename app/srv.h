@@ -122,6 +122,7 @@ int	 cfc_ready(struct rq *, const struct ent_desc *, int,
 void	 cfc_drop(const char *, const struct ent_desc *);
 int	 eng_get(struct rq *);
 int	 eng_list(struct rq *);
+int	 eng_batch(struct rq *);
 int	 eng_create(struct rq *);
 int	 eng_update(struct rq *);
 int	 eng_delete(struct rq *);
@@ -130,6 +131,9 @@ int	 eng_restore(struct rq *);
 #define ENTITY_ROUTES(name, one)					\
 	ROUTE(HTTP_METHOD_GET, "/v1/" name, name ":read", eng_list, 0,	\
 	    "List, filter, sort and search " name),			\
+	ROUTE(HTTP_METHOD_POST, "/v1/" name "/batch", name ":update",	\
+	    eng_batch, RT_JSON | RT_WRITE,				\
+	    "Up to 100 creates, updates and deletes, all or nothing"),	\
 	ROUTE(HTTP_METHOD_POST, "/v1/" name, name ":create", eng_create,\
 	    RT_JSON | RT_WRITE, "Create " one),				\
 	ROUTE(HTTP_METHOD_GET, "/v1/" name "/{id}", name ":read",	\

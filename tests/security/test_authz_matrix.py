@@ -89,6 +89,7 @@ MATRIX = {
     # CRM records: accounts (modules/crm/accounts.c, the entity engine)
     "GET /v1/accounts": ("accounts:read", "1AAAAAAA3A1"),
     "POST /v1/accounts": ("accounts:create", "1AAAA3333A1"),
+    "POST /v1/accounts/batch": ("accounts:update", "1AAAA3A33A1"),
     "GET /v1/accounts/{id}": ("accounts:read", "1AAAAAAA3A1"),
     "PATCH /v1/accounts/{id}": ("accounts:update", "1AAAA3A33A1"),
     "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
