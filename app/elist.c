@@ -115,8 +115,8 @@ elist_fail(struct elist *l, enum problem_code code, const char *param,
 }
 
 /* %XX and '+' decoded in place; -1 on a bad escape or a NUL byte. */
-static int
-elist_unescape(char *s)
+int
+elist_decode(char *s)
 {
 	char	*w = s;
 	int	 hi, lo;
@@ -545,7 +545,7 @@ elist_parse(struct elist *l, const struct ent_desc *d,
 			eq = tok + strlen(tok);
 		else
 			*eq++ = '\0';
-		if (elist_unescape(tok) == -1 || elist_unescape(eq) == -1)
+		if (elist_decode(tok) == -1 || elist_decode(eq) == -1)
 			elist_fail(l, PROB_INVALID_QUERY, "query", "%s",
 			    "a parameter is not valid URL encoding");
 		else

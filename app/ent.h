@@ -194,6 +194,7 @@ void	 elist_sql(const struct elist *, const struct ent_desc *,
 	    struct buf *);
 char	*elist_cursor(const struct elist *, const char *const *);
 void	 elist_free(struct elist *);
+int	 elist_decode(char *);
 
 /* The startup drift check against the live table's columns. */
 int	 ent_check_columns(const struct ent_desc *, const char *const *,

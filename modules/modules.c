@@ -10,6 +10,7 @@ extern const struct crm_module	ops_module;
 extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
 extern const struct crm_module	customfields_module;
+extern const struct crm_module	search_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -21,5 +22,6 @@ const struct crm_module *crm_modules[] = {
 	&apikeys_module,
 	&accounts_module,
 	&customfields_module,
+	&search_module,
 	NULL
 };

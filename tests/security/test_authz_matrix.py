@@ -94,6 +94,8 @@ MATRIX = {
     "PATCH /v1/accounts/{id}": ("accounts:update", "1AAAA3A33A1"),
     "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
     "POST /v1/accounts/{id}/restore": ("accounts:delete", "1AAA33333A1"),
+    # search (modules/crm/search.c)
+    "GET /v1/search": ("search:read", "1AAAAAAA331"),
     # custom fields (modules/crm/customfields.c)
     "GET /v1/custom-fields": ("custom-fields:read", "1AAAAAAA331"),
     "POST /v1/custom-fields": ("custom-fields:create", "1AA33333331"),
