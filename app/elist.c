@@ -577,6 +577,8 @@ elist_after(struct elist *l, int i, const int *pn)
 		    "%s IS NOT NULL" : "FALSE", e);
 	else if (l->sort[i].desc)
 		buf_appendf(&l->where, "%s < $%d::%s", e, pn[i], cast);
+	else if (l->sort[i].field == &elist_system[0])	/* never NULL */
+		buf_appendf(&l->where, "%s > $%d::%s", e, pn[i], cast);
 	else
 		buf_appendf(&l->where, "(%s > $%d::%s OR %s IS NULL)", e,
 		    pn[i], cast, e);
