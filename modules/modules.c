@@ -7,11 +7,13 @@
 #include "identity/identity.h"
 
 extern const struct crm_module	ops_module;
+extern const struct crm_module	openapi_module;
 extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
+	&openapi_module,
 	&tenants_module,
 	&sessions_module,
 	&audit_module,
