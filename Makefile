@@ -19,7 +19,8 @@ LIBS	= -lpq -lhiredis -ljansson -ljwt -largon2 -lcrypto -lssl -lm
 
 # Files that talk to Kore (request pipeline, async PostgreSQL and Redis, the
 # HTTP handlers of every module).  Everything else under app/ is Kore-free.
-KORE_APP  := main pipe reply db rds ops metrics limit kdf engine tlsfix cfc
+KORE_APP  := main pipe reply db rds ops metrics limit kdf engine tlsfix \
+	     cfc idem openapi
 KORE_SRCS := $(KORE_APP:%=app/%.c) \
 	     $(filter-out %_test.c,$(wildcard modules/*.c modules/*/*.c))
 ALL_SRCS  := $(filter-out %_test.c,$(wildcard app/*.c))

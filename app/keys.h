@@ -3,8 +3,9 @@
  *
  * Keys that belong to a tenant carry the tenant id right after the kind,
  * so a tenant's keys can be found (and erased) by pattern and no key of one
- * tenant can collide with another's (SECURITY.md ISO-10).  Nothing here
- * holds customer data; PostgreSQL is the system of record.
+ * tenant can collide with another's (SECURITY.md ISO-10).  PostgreSQL is
+ * the system of record; apart from idempotency replies (below) nothing
+ * here holds customer data.
  */
 
 #ifndef CRM_KEYS_H
@@ -22,7 +23,12 @@
 #define RK_LOGIN_FAILS	"login:fails:%s"	/* consecutive failures */
 #define RK_SIGNUP_IP	"signup:ip:%s"
 
-/* Idempotency keys (entity engine): tenant, principal, client key. */
+/*
+ * Idempotency keys (idem.c): tenant, principal (user or API key id), the
+ * client's key.  The one exception to "no customer data": a POST's reply
+ * is kept here for 24 h so it can be replayed; whatever erases a tenant's
+ * data must erase idem:<tenant>:* as well.
+ */
 #define RK_IDEM		"idem:%s:%s:%s"
 
 /* API key last_used_at write gate: at most one write a minute per key. */

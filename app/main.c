@@ -100,6 +100,7 @@ kore_worker_configure(void)
 		if (crm_modules[i]->worker_init != NULL)
 			crm_modules[i]->worker_init();
 	}
+	oapi_worker_init();	/* describes what the modules registered */
 	tlsfix_worker_init();
 }
 

@@ -24,8 +24,6 @@
 
 struct pipe_hooks	pipe_hooks;
 
-struct pipe_hooks	pipe_hooks;
-
 /* The flat route table; pipe_pats[i] is the compiled pattern of entry i. */
 struct pipe_entry {
 	const struct route		*route;
@@ -43,6 +41,7 @@ static int	pipe_authenticate(struct rq *);
 static int	pipe_tenant(struct rq *);
 static int	pipe_ratelimit(struct rq *);
 static int	pipe_permission(struct rq *);
+static int	pipe_idempotency(struct rq *);
 static int	pipe_handler(struct rq *);
 
 /* The pipeline, in order.  Names appear in logs when a step fails. */
@@ -57,6 +56,7 @@ static const struct {
 	{ "tenant",		pipe_tenant },
 	{ "rate_limit",		pipe_ratelimit },
 	{ "permission",		pipe_permission },
+	{ "idempotency",	pipe_idempotency },
 	{ "handler",		pipe_handler },
 };
 
@@ -120,6 +120,7 @@ pipe_free(struct http_request *req)
 	rds_rq_free(rq);
 	lim_rq_free(rq);
 	kdf_rq_free(rq);
+	idem_rq_free(rq);
 	if (rq->h_free != NULL && rq->h != NULL)
 		rq->h_free(rq->h);
 	for (i = 0; i < rq->nparams; i++)
@@ -370,6 +371,16 @@ pipe_permission(struct rq *rq)
 	if (pipe_hooks.permission == NULL)
 		return (reply_problem(rq, PROB_FORBIDDEN, "not allowed"));
 	return (pipe_hooks.permission(rq));
+}
+
+/*
+ * Step 8: Idempotency-Key (idem.c), once the caller is known to be allowed
+ * and the body is parsed: a repeat is answered here, without the handler.
+ */
+static int
+pipe_idempotency(struct rq *rq)
+{
+	return (idem_check(rq));
 }
 
 static int

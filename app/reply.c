@@ -5,7 +5,9 @@
  * strings); errors go out as RFC 9457 problems built from problem.c's one
  * table, stamped with the request id.  Handlers queue extra headers with
  * reply_header(); they are written when the reply is sent, after the
- * headers every response carries.
+ * headers every response carries (a handler's Cache-Control replaces the
+ * default no-store).  Every reply passes reply_raw(), which is where a
+ * request holding an Idempotency-Key hands its reply to idem.c.
  */
 
 #include <stdio.h>
@@ -33,7 +35,8 @@ reply_headers(struct rq *rq, const char *ctype)
 	http_response_header(rq->req, "x-request-id", rq->id);
 	if (ctype != NULL)
 		http_response_header(rq->req, "content-type", ctype);
-	http_response_header(rq->req, "cache-control", "no-store");
+	if (!reply_has_header(rq, "cache-control"))
+		http_response_header(rq->req, "cache-control", "no-store");
 	http_response_header(rq->req, "x-content-type-options", "nosniff");
 	while (off < rq->hdrs.len) {
 		name = rq->hdrs.data + off;
@@ -52,6 +55,7 @@ reply_raw(struct rq *rq, int status, const char *ctype, const void *data,
 		crm_fatal("second reply to request %s", rq->id);
 	reply_headers(rq, ctype);
 	http_response(rq->req, status, data, len);
+	idem_capture(rq, status, ctype, data, len);
 	rq->status = status;
 	rq->done = 1;
 	return (RQ_DONE);

@@ -5,7 +5,8 @@
  * walks a fixed pipeline declared once in pipe.c:
  *
  *	request id -> route match -> parse -> authenticate -> tenant ->
- *	rate limit -> permission -> handler -> reply (+ log, metrics)
+ *	rate limit -> permission -> idempotency -> handler -> reply
+ *	(+ log, metrics)
  *
  * Steps that need PostgreSQL or Redis go asynchronous: they park the request
  * (RQ_WAIT) and the completion callback wakes it; Kore then calls
@@ -19,6 +20,8 @@
  *	rds.c		rds_   async Redis on Kore's event loop
  *	ops.c		ops_   /healthz /readyz /metrics and test-only routes
  *	limit.c		lim_   rate limits (GCRA in Redis)
+ *	idem.c		idem_  Idempotency-Key: claim, replay, capture
+ *	openapi.c	oapi_  GET /v1/openapi.json, generated at start
  *	kdf.c		kdf_   password hashing in task threads
  *	metrics.c	met_   counters shared by all workers (Prometheus text)
  *	main.c		crm_   Kore hooks: configure, seccomp, teardown
@@ -79,6 +82,8 @@ struct principal {
 #define RT_TEST		0x0010	/* exists only when CRM_TEST_ROUTES=1 */
 #define RT_WRITE	0x0020	/* changes data: refused for suspended tenants */
 #define RT_IDEMPOTENT	0x0040	/* honours Idempotency-Key */
+#define RT_SECRET	0x0080	/* reply shows a secret once: never stored
+				   for an Idempotency-Key replay (idem.c) */
 
 struct route {
 	int		 method;	/* HTTP_METHOD_* */
@@ -176,6 +181,7 @@ struct rq {
 	struct rds_wait		*rdw;		/* pending redis command */
 	struct lim_state	*lim;		/* rate limiter state */
 	struct kdf_job		*kdf;		/* password hash in a task */
+	struct idem_state	*idem;		/* Idempotency-Key state */
 
 	void			*h;		/* handler state */
 	void			(*h_free)(void *);
@@ -324,6 +330,18 @@ void	 lim_worker_init(void);
 int	 lim_check(struct rq *, const struct lim_subject *, int, int, rq_fn);
 int	 lim_scale(int);
 void	 lim_rq_free(struct rq *);
+
+/*
+ * idem.c: Idempotency-Key on authenticated POSTs.  idem_check() is the
+ * pipeline step after permission; reply.c calls idem_capture() with every
+ * reply it sends.
+ */
+int	 idem_check(struct rq *);
+void	 idem_capture(struct rq *, int, const char *, const void *, size_t);
+void	 idem_rq_free(struct rq *);
+
+/* openapi.c: the document, built after every module's worker_init. */
+void	 oapi_worker_init(void);
 
 /*
  * kdf.c: argon2id in Kore task threads.  Each returns RQ_WAIT (or replies

@@ -7,6 +7,7 @@
 #include "identity/identity.h"
 
 extern const struct crm_module	ops_module;
+extern const struct crm_module	openapi_module;
 extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
 extern const struct crm_module	customfields_module;
@@ -14,6 +15,7 @@ extern const struct crm_module	search_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
+	&openapi_module,
 	&tenants_module,
 	&sessions_module,
 	&audit_module,

@@ -296,7 +296,7 @@ static const struct route apikeys_routes[] = {
 	ROUTE(HTTP_METHOD_GET, "/v1/api-keys", "api-keys:manage", apikeys_list,
 	    0, "List the tenant's API keys (never the keys themselves)"),
 	ROUTE(HTTP_METHOD_POST, "/v1/api-keys", "api-keys:manage",
-	    apikeys_create, RT_JSON | RT_WRITE,
+	    apikeys_create, RT_JSON | RT_WRITE | RT_SECRET,
 	    "Create an API key; the key is shown only in this reply"),
 	ROUTE(HTTP_METHOD_GET, "/v1/api-keys/{id}", "api-keys:manage",
 	    apikeys_get, 0, "One API key"),

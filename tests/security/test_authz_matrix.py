@@ -44,6 +44,8 @@ MATRIX = {
     "GET /healthz": ("public", PUBLIC),
     "GET /readyz": ("public", PUBLIC),
     "GET /metrics": ("public", PUBLIC),
+    # the OpenAPI document (app/openapi.c)
+    "GET /v1/openapi.json": ("public", PUBLIC),
     # tenants module
     "GET /v1/plans": ("public", PUBLIC),
     # sessions
