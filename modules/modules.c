@@ -9,6 +9,13 @@
 extern const struct crm_module	ops_module;
 extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
+extern const struct crm_module	contacts_module;
+extern const struct crm_module	leads_module;
+extern const struct crm_module	pipelines_module;
+extern const struct crm_module	deals_module;
+extern const struct crm_module	activities_module;
+extern const struct crm_module	products_module;
+extern const struct crm_module	price_books_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -19,5 +26,12 @@ const struct crm_module *crm_modules[] = {
 	&roles_module,
 	&apikeys_module,
 	&accounts_module,
+	&contacts_module,
+	&leads_module,
+	&pipelines_module,
+	&deals_module,
+	&activities_module,
+	&products_module,
+	&price_books_module,
 	NULL
 };
