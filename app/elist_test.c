@@ -22,7 +22,7 @@ static const struct ent_field	t_fields[] = {
 };
 
 static const struct ent_desc	t_desc = {
-	"things", "thing", "crm.things", t_fields
+	"things", "thing", "crm.things", t_fields, 0
 };
 
 static const struct ent_field	t_custom[] = {

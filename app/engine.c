@@ -205,6 +205,18 @@ eng_id(struct rq *rq, char out[UUID_STRLEN + 1])
 	return (1);
 }
 
+/*
+ * The record scope of this request's statements: the principal's, or the
+ * whole tenant for an entity that is everybody's (ENT_D_SHARED).
+ */
+const char *
+eng_scope(struct rq *rq)
+{
+	if (eng_entity(rq)->desc->flags & ENT_D_SHARED)
+		return (perm_scope_name(PERM_SCOPE_ALL));
+	return (perm_scope_name(rq->who.scope));
+}
+
 /* The parameters every statement starts with (ent.h). */
 static void
 eng_params(struct db_batch *b, struct rq *rq, const char *id, int scope)
@@ -213,7 +225,7 @@ eng_params(struct db_batch *b, struct rq *rq, const char *id, int scope)
 	db_param(b, id);
 	db_param(b, rq->who.owner);
 	if (scope)
-		db_param(b, perm_scope_name(rq->who.scope));
+		db_param(b, eng_scope(rq));
 }
 
 static void
@@ -242,6 +254,31 @@ eng_reply_record(struct rq *rq, int status, PGresult *res, int jcol,
  * column: the reference (same tenant, composite key) does not exist, or
  * the value breaks a rule only the database checks.
  */
+/*
+ * The field a constraint is about: its name holds the field's name as
+ * whole "_"-separated words ("deals_stage_id_fkey"); the longest such
+ * field wins, so products_unit_price_check is unit_price, not unit.
+ */
+static const struct ent_field *
+eng_constraint_field(const struct ent_desc *d, const char *con)
+{
+	const struct ent_field	*f, *best = NULL;
+	const char		*p;
+	size_t			 n;
+
+	for (f = d->fields; f->name != NULL; f++) {
+		n = strlen(f->name);
+		for (p = strstr(con, f->name); p != NULL;
+		    p = strstr(p + 1, f->name)) {
+			if ((p == con || p[-1] == '_') && (p[n] == '\0' ||
+			    p[n] == '_') && (best == NULL ||
+			    n > strlen(best->name)))
+				best = f;
+		}
+	}
+	return (best);
+}
+
 static const char *
 eng_db_field(const struct ent_desc *d, struct db_batch *b, const char **code)
 {
@@ -257,14 +294,11 @@ eng_db_field(const struct ent_desc *d, struct db_batch *b, const char **code)
 	if (b->errconstraint == NULL || (strcmp(b->sqlstate, "23503") != 0 &&
 	    strcmp(b->sqlstate, "23514") != 0))
 		return (NULL);
-	for (f = d->fields; f->name != NULL; f++) {
-		if (strstr(b->errconstraint, f->name) != NULL) {
-			if (b->sqlstate[4] == '3')
-				*code = "not_found";
-			return (f->name);
-		}
-	}
-	return (NULL);
+	if ((f = eng_constraint_field(d, b->errconstraint)) == NULL)
+		return (NULL);
+	if (b->sqlstate[4] == '3')
+		*code = "not_found";
+	return (f->name);
 }
 
 /* The failed field under prefix (a batch's "operations[3].data."). */
@@ -432,7 +466,7 @@ eng_list(struct rq *rq)
 	db_stmt(b, buf_cstr(&st->sql));
 	db_param(b, rq->who.tenant);
 	db_param(b, rq->who.owner);
-	db_param(b, perm_scope_name(rq->who.scope));
+	db_param(b, eng_scope(rq));
 	for (i = 0; i < st->l.nparams; i++)
 		db_param(b, st->l.params[i]);
 	return (db_run(rq, b, eng_list_done));

@@ -65,11 +65,20 @@ struct ent_field {
 	const char		*ref;		/* REF: the referenced table */
 };
 
+/*
+ * ENT_D_SHARED: the tenant's configuration or catalogue (pipelines,
+ * products), not anybody's records: the record scope does not apply, so a
+ * sales user sees every stage and product; the route's permission still
+ * decides who may read or change them.
+ */
+#define ENT_D_SHARED	0x0001
+
 struct ent_desc {
 	const char		*name;		/* "accounts": the route */
 	const char		*singular;	/* "account": events */
 	const char		*table;		/* "crm.accounts" */
 	const struct ent_field	*fields;	/* NULL-name terminated */
+	int			 flags;		/* ENT_D_* */
 };
 
 /* Columns every entity table has, in this order after its own. */

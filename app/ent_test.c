@@ -33,7 +33,7 @@ static const struct ent_field	t_fields[] = {
 };
 
 static const struct ent_desc	t_desc = {
-	"things", "thing", "crm.things", t_fields
+	"things", "thing", "crm.things", t_fields, 0
 };
 
 static int
@@ -294,7 +294,7 @@ test_drift(void)
 		{ "amount", ENT_MONEY, 0, 0, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL }
 	};
-	static const struct ent_desc	 d = { "x", "x", "crm.x", f };
+	static const struct ent_desc	 d = { "x", "x", "crm.x", f, 0 };
 	const char			*cols[] = { "tenant_id", "id", "custom",
 					    "owner_id", "created_at",
 					    "updated_at", "created_by",

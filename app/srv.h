@@ -118,6 +118,7 @@ void	 eng_register(const struct ent_desc *);
 void	 eng_parent_check(const struct ent_desc *);
 const struct ent_desc	*eng_desc(struct rq *);
 const struct ent_desc	*eng_desc_at(int);
+const char	*eng_scope(struct rq *);
 void	 eng_reset(struct rq *);
 
 /* cfc.c: custom field definitions, cached per worker. */
@@ -132,6 +133,7 @@ int	 eng_create(struct rq *);
 int	 eng_update(struct rq *);
 int	 eng_delete(struct rq *);
 int	 eng_restore(struct rq *);
+int	 timeline_list(struct rq *);	/* modules/crm/timeline.c */
 
 #define ENTITY_ROUTES(name, one)					\
 	ROUTE(HTTP_METHOD_GET, "/v1/" name, name ":read", eng_list, 0,	\
@@ -150,7 +152,10 @@ int	 eng_restore(struct rq *);
 	    eng_delete, RT_WRITE, "Move " one " to the recycle bin"),	\
 	ROUTE(HTTP_METHOD_POST, "/v1/" name "/{id}/restore",		\
 	    name ":delete", eng_restore, RT_WRITE,			\
-	    "Restore " one " from the recycle bin")
+	    "Restore " one " from the recycle bin"),			\
+	ROUTE(HTTP_METHOD_GET, "/v1/" name "/{id}/timeline",		\
+	    name ":read", timeline_list, 0,				\
+	    "Changes and activities of " one ", newest first")
 
 /* modules/modules.c lists every module once. */
 extern const struct crm_module	*crm_modules[];

@@ -12,6 +12,13 @@ extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
 extern const struct crm_module	customfields_module;
 extern const struct crm_module	search_module;
+extern const struct crm_module	contacts_module;
+extern const struct crm_module	leads_module;
+extern const struct crm_module	pipelines_module;
+extern const struct crm_module	deals_module;
+extern const struct crm_module	activities_module;
+extern const struct crm_module	products_module;
+extern const struct crm_module	price_books_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -25,5 +32,12 @@ const struct crm_module *crm_modules[] = {
 	&accounts_module,
 	&customfields_module,
 	&search_module,
+	&contacts_module,
+	&leads_module,
+	&pipelines_module,
+	&deals_module,
+	&activities_module,
+	&products_module,
+	&price_books_module,
 	NULL
 };

@@ -27,7 +27,7 @@ static const struct ent_field	accounts_fields[] = {
 };
 
 static const struct ent_desc	accounts_desc = {
-	"accounts", "account", "crm.accounts", accounts_fields
+	"accounts", "account", "crm.accounts", accounts_fields, 0
 };
 
 static void

@@ -69,7 +69,8 @@ search_sql(struct rq *rq, const char *only, struct buf *b)
 		buf_appendf(b, " AS title, ts_rank(search, crm.search_query($4)) "
 		    "AS rank FROM %s WHERE tenant_id = $1 AND deleted_at IS NULL "
 		    "AND search @@ crm.search_query($4) AND crm.in_scope($1, "
-		    "owner_id, $2, $3) ORDER BY rank DESC LIMIT $5)", d->table);
+		    "owner_id, $2, %s) ORDER BY rank DESC LIMIT $5)", d->table,
+		    (d->flags & ENT_D_SHARED) ? "'all'" : "$3");
 	}
 	if (n > 0)
 		buf_appends(b, ") u ORDER BY rank DESC, entity, id LIMIT $5) h");

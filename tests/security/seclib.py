@@ -135,13 +135,17 @@ class Tenant:
         self.teams = []          # ids
         self.keys = {}           # "narrow"/"broad" -> (201 body, key)
         self.invitations = []    # pending invitation ids
-        self.accounts = []       # CRM account ids (made by the owner)
+        self.records = {k: [] for k in RECORD_KINDS}  # CRM record ids
         self.custom_fields = []  # custom field definition ids
         self.forged = None       # a token that must be refused
 
     @property
     def id(self):
         return self.owner.tenant_id
+
+    @property
+    def accounts(self):
+        return self.records["accounts"]
 
     @property
     def user_ids(self):
@@ -158,10 +162,10 @@ class Tenant:
             "teams": list(self.teams),
             "api-keys": [b["id"] for b, _ in self.keys.values()],
             "invitations": list(self.invitations),
-            "accounts": list(self.accounts),
             "custom-fields": list(self.custom_fields),
             "tenant": [self.id],
         }
+        by.update({k: list(v) for k, v in self.records.items()})
         if kind is not None:
             return list(by.get(kind, []))
         out = []
@@ -181,6 +185,26 @@ class Tenant:
         p["forged"] = self.forged
         return p
 
+
+# The CRM record kinds of the world: one record of each per tenant, made
+# by its owner, so that every id route is probed with real foreign ids
+# (test_isolation) and read for real (the matrix).  Values: the body that
+# creates one ("{account}" is the tenant's account id), and the field a
+# hostile PATCH tries to change.
+RECORD_KINDS = {
+    "accounts": ({"name": "SecTest account"}, "name"),
+    "contacts": ({"first_name": "SecTest", "account_id": "{account}"},
+                 "first_name"),
+    "leads": ({"company": "SecTest lead"}, "company"),
+    "pipelines": ({"name": "SecTest pipeline",
+                   "stages": [{"name": "Open", "probability": 10}]}, "name"),
+    "deals": ({"name": "SecTest deal", "account_id": "{account}"}, "name"),
+    "activities": ({"type": "task", "subject": "SecTest task",
+                    "related": [{"entity": "accounts", "id": "{account}"}]},
+                   "subject"),
+    "products": ({"name": "SecTest product"}, "name"),
+    "price-books": ({"name": "SecTest price book"}, "name"),
+}
 
 NARROW_SCOPES = ["contacts:read"]
 BROAD_SCOPES = ["contacts:*", "accounts:*", "leads:*", "deals:*",
@@ -241,12 +265,12 @@ def _build_tenant(base_url, letter, run):
         t.keys[kind] = (b, b["key"])
     b = _ok(idn.invite(t.owner, "support"), 201, "invite")
     t.invitations.append(b["invitation"]["id"])
-    # A CRM record, so that the id routes of /v1/accounts are probed with
-    # real foreign ids (test_isolation) and read for real (the matrix).
-    b = _ok(send(owner, "POST", "/v1/accounts",
-                 body={"name": "SecTest account %s %s" % (letter, run)}),
-            201, "POST /v1/accounts")
-    t.accounts.append(b["id"])
+    for kind, (body, _) in RECORD_KINDS.items():
+        body = json.loads(json.dumps(body).replace(
+            "{account}", t.accounts[0] if t.accounts else ""))
+        b = _ok(send(owner, "POST", "/v1/" + kind, body=body), 201,
+                "POST /v1/" + kind)
+        t.records[kind].append(b["id"])
     b = _ok(send(owner, "POST", "/v1/custom-fields",
                  body={"entity": "accounts", "name": "sec_" + run,
                        "label": "Sec", "type": "text"}),

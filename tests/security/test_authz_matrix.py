@@ -26,8 +26,8 @@ import pytest
 
 import crmtest
 import identity as idn
-from seclib import BROAD_SCOPES, NARROW_SCOPES, rand_uuid7, send, stat, \
-    strip_rid
+from seclib import BROAD_SCOPES, NARROW_SCOPES, RECORD_KINDS, rand_uuid7, \
+    send, stat, strip_rid
 
 COLS = ("anon", "owner", "admin", "manager", "sales", "marketing", "support",
         "read_only", "key_narrow", "key_broad", "deactivated")
@@ -96,6 +96,71 @@ MATRIX = {
     "PATCH /v1/accounts/{id}": ("accounts:update", "1AAAA3A33A1"),
     "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
     "POST /v1/accounts/{id}/restore": ("accounts:delete", "1AAA33333A1"),
+    "GET /v1/accounts/{id}/timeline": ("accounts:read", "1AAAAAAA3A1"),
+    # contacts (modules/crm/contacts.c)
+    "GET /v1/contacts": ("contacts:read", "1AAAAAAAAA1"),
+    "POST /v1/contacts/batch": ("contacts:update", "1AAAAAA33A1"),
+    "POST /v1/contacts": ("contacts:create", "1AAAAA333A1"),
+    "GET /v1/contacts/{id}": ("contacts:read", "1AAAAAAAAA1"),
+    "PATCH /v1/contacts/{id}": ("contacts:update", "1AAAAAA33A1"),
+    "DELETE /v1/contacts/{id}": ("contacts:delete", "1AAA3A333A1"),
+    "POST /v1/contacts/{id}/restore": ("contacts:delete", "1AAA3A333A1"),
+    "GET /v1/contacts/{id}/timeline": ("contacts:read", "1AAAAAAAAA1"),
+    # leads (modules/crm/leads.c), with the conversion
+    "GET /v1/leads": ("leads:read", "1AAAAA3A3A1"),
+    "POST /v1/leads/batch": ("leads:update", "1AAAAA333A1"),
+    "POST /v1/leads": ("leads:create", "1AAAAA333A1"),
+    "GET /v1/leads/{id}": ("leads:read", "1AAAAA3A3A1"),
+    "PATCH /v1/leads/{id}": ("leads:update", "1AAAAA333A1"),
+    "DELETE /v1/leads/{id}": ("leads:delete", "1AAA3A333A1"),
+    "POST /v1/leads/{id}/restore": ("leads:delete", "1AAA3A333A1"),
+    "GET /v1/leads/{id}/timeline": ("leads:read", "1AAAAA3A3A1"),
+    "POST /v1/leads/{id}/convert": ("leads:update", "1AAAAA333A1"),
+    # pipelines: tenant-wide (modules/crm/shared.c)
+    "GET /v1/pipelines": ("pipelines:read", "1AAAAAAA331"),
+    "POST /v1/pipelines/batch": ("pipelines:update", "1AAA3333331"),
+    "POST /v1/pipelines": ("pipelines:create", "1AAA3333331"),
+    "GET /v1/pipelines/{id}": ("pipelines:read", "1AAAAAAA331"),
+    "PATCH /v1/pipelines/{id}": ("pipelines:update", "1AAA3333331"),
+    "DELETE /v1/pipelines/{id}": ("pipelines:delete", "1AAA3333331"),
+    "POST /v1/pipelines/{id}/restore": ("pipelines:delete", "1AAA3333331"),
+    "GET /v1/pipelines/{id}/timeline": ("pipelines:read", "1AAAAAAA331"),
+    # deals
+    "GET /v1/deals": ("deals:read", "1AAAA3AA3A1"),
+    "POST /v1/deals/batch": ("deals:update", "1AAAA3333A1"),
+    "POST /v1/deals": ("deals:create", "1AAAA3333A1"),
+    "GET /v1/deals/{id}": ("deals:read", "1AAAA3AA3A1"),
+    "PATCH /v1/deals/{id}": ("deals:update", "1AAAA3333A1"),
+    "DELETE /v1/deals/{id}": ("deals:delete", "1AAA33333A1"),
+    "POST /v1/deals/{id}/restore": ("deals:delete", "1AAA33333A1"),
+    "GET /v1/deals/{id}/timeline": ("deals:read", "1AAAA3AA3A1"),
+    "GET /v1/deals/{id}/stage-history": ("deals:read", "1AAAA3AA3A1"),
+    # activities
+    "GET /v1/activities": ("activities:read", "1AAAAAAA3A1"),
+    "POST /v1/activities/batch": ("activities:update", "1AAAAAA33A1"),
+    "POST /v1/activities": ("activities:create", "1AAAAAA33A1"),
+    "GET /v1/activities/{id}": ("activities:read", "1AAAAAAA3A1"),
+    "PATCH /v1/activities/{id}": ("activities:update", "1AAAAAA33A1"),
+    "DELETE /v1/activities/{id}": ("activities:delete", "1AAAAAA33A1"),
+    "POST /v1/activities/{id}/restore": ("activities:delete", "1AAAAAA33A1"),
+    "GET /v1/activities/{id}/timeline": ("activities:read", "1AAAAAAA3A1"),
+    # products and price books: tenant-wide
+    "GET /v1/products": ("products:read", "1AAAAAAA331"),
+    "POST /v1/products/batch": ("products:update", "1AAA3333331"),
+    "POST /v1/products": ("products:create", "1AAA3333331"),
+    "GET /v1/products/{id}": ("products:read", "1AAAAAAA331"),
+    "PATCH /v1/products/{id}": ("products:update", "1AAA3333331"),
+    "DELETE /v1/products/{id}": ("products:delete", "1AAA3333331"),
+    "POST /v1/products/{id}/restore": ("products:delete", "1AAA3333331"),
+    "GET /v1/products/{id}/timeline": ("products:read", "1AAAAAAA331"),
+    "GET /v1/price-books": ("price-books:read", "1AAAA33A331"),
+    "POST /v1/price-books/batch": ("price-books:update", "1AAA3333331"),
+    "POST /v1/price-books": ("price-books:create", "1AAA3333331"),
+    "GET /v1/price-books/{id}": ("price-books:read", "1AAAA33A331"),
+    "PATCH /v1/price-books/{id}": ("price-books:update", "1AAA3333331"),
+    "DELETE /v1/price-books/{id}": ("price-books:delete", "1AAA3333331"),
+    "POST /v1/price-books/{id}/restore": ("price-books:delete", "1AAA3333331"),
+    "GET /v1/price-books/{id}/timeline": ("price-books:read", "1AAAA33A331"),
     # search (modules/crm/search.c)
     "GET /v1/search": ("search:read", "1AAAAAAA331"),
     # custom fields (modules/crm/customfields.c)
@@ -256,8 +321,9 @@ def concrete(world, method, path):
     A = world["A"]
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
            "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
-           "accounts": A.accounts[0],
            "custom-fields": A.custom_fields[0]}
+    for kind in RECORD_KINDS:
+        own[kind] = A.records[kind][0]
     res = resource_of(path)
 
     def sub(name):

@@ -11,8 +11,8 @@ For each probe the reply must be exactly what the same principal gets for
 a never-existing id on the same route (status and body bytes, request id
 removed); that reply must be 401, 403 or 404; nothing may be 2xx or 5xx.
 Afterwards every tenant's users, roles, teams (with members), API keys
-and accounts (with their ETags) are compared, through their own owner,
-with a snapshot taken before.
+and CRM records of every kind (with their ETags) are compared, through
+their own owner, with a snapshot taken before.
 """
 
 import concurrent.futures as cf
@@ -27,8 +27,8 @@ import uuid
 import pytest
 
 import crmtest
-from seclib import (count_429, neighbour, rand_uuid7, send, stat,
-                      strip_rid)
+from seclib import (RECORD_KINDS, count_429, neighbour, rand_uuid7, send,
+                    stat, strip_rid)
 
 TARGET_PROBES = 10500
 THREADS = 8
@@ -60,6 +60,8 @@ def body_for(method, path, tenant):
             return {"description": "pwned by another tenant"}
         if k == "custom-fields":
             return {"label": "pwned by another tenant"}
+        if k in RECORD_KINDS:
+            return {RECORD_KINDS[k][1]: "pwned by another tenant"}
         return {"name": "pwned by another tenant"}
     if method == "POST" and path.endswith("/members"):
         return {"user_id": tenant.users["sales"].user_id}
@@ -101,10 +103,11 @@ def snapshot(world):
             r = send(c, "GET", "/v1/teams/" + tid)
             assert r.status_code == 200, r.text
             snap[("team", tid)] = r.json()
-        for aid in t.accounts:
-            r = send(c, "GET", "/v1/accounts/" + aid)
-            assert r.status_code == 200, r.text
-            snap[("account", aid)] = (r.json(), r.headers.get("ETag"))
+        for kind, ids in t.records.items():
+            for rid in ids:
+                r = send(c, "GET", "/v1/%s/%s" % (kind, rid))
+                assert r.status_code == 200, r.text
+                snap[(kind, rid)] = (r.json(), r.headers.get("ETag"))
         out[letter] = snap
     return out
 
@@ -443,6 +446,72 @@ def test_ids_in_bodies_are_not_resolved_across_tenants(world):
     assert r.status_code == 200, r.text
     if r.json().get("role") != "read_only":
         bad.append("own user's role is now %r" % r.json().get("role"))
+    assert not bad, "\n".join(bad)
+
+
+def test_record_references_are_not_resolved_across_tenants(world):
+    """ISO-03 for CRM records: every reference a record body can carry
+    (composite foreign keys and the ids inside stages, contacts, related,
+    participants and price-book entries, and a conversion's account_id)
+    answers B's id exactly like a never-existing one, and A's records do
+    not change."""
+    A, B = world["A"], world["B"]
+    c = A.owner.client
+    bid = {k: v[0] for k, v in B.records.items()}
+    r = send(B.owner.client, "GET", "/v1/pipelines/" + bid["pipelines"])
+    assert r.status_code == 200, r.text
+    b_stage = r.json()["stages"][0]["id"]
+    own = {k: v[0] for k, v in A.records.items()}
+    probes = [
+        ("contacts", {"account_id": bid["accounts"]}),
+        ("deals", {"account_id": bid["accounts"]}),
+        ("deals", {"pipeline_id": bid["pipelines"]}),
+        ("deals", {"stage_id": b_stage}),
+        ("deals", {"contacts": [{"contact_id": bid["contacts"]}]}),
+        ("activities", {"related": [{"entity": "deals",
+                                     "id": bid["deals"]}]}),
+        ("activities", {"participants": [{"user_id": B.owner.user_id}]}),
+        ("activities", {"participants": [{"contact_id":
+                                           bid["contacts"]}]}),
+        ("price-books", {"entries": [{"product_id": bid["products"],
+                                      "unit_price": "1.00"}]}),
+        ("pipelines", {"stages": [{"id": b_stage, "name": "Stolen",
+                                   "probability": 1}]}),
+    ]
+    before = {}
+    for kind in own:
+        r = send(c, "GET", "/v1/%s/%s" % (kind, own[kind]))
+        assert r.status_code == 200, r.text
+        before[kind] = (r.json(), r.headers.get("ETag"))
+    bad = []
+    for kind, body in probes:
+        foreign = json.dumps(body)
+        fid = [v for v in re.findall(r"[0-9a-f-]{36}", foreign)][0]
+        rnd = rand_uuid7()
+        r1 = send(c, "PATCH", "/v1/%s/%s" % (kind, own[kind]), body=body)
+        r2 = send(c, "PATCH", "/v1/%s/%s" % (kind, own[kind]),
+                  body=json.loads(foreign.replace(fid, rnd)))
+        b1 = strip_rid(r1).replace(fid.encode(), b"<v>")
+        b2 = strip_rid(r2).replace(rnd.encode(), b"<v>")
+        if r1.status_code != 422 or r1.status_code != r2.status_code or \
+                b1 != b2:
+            bad.append("PATCH %s %s: %d %r vs never-existing %d %r" % (
+                kind, foreign, r1.status_code, b1[:200], r2.status_code,
+                b2[:200]))
+    rnd = rand_uuid7()
+    r1 = send(c, "POST", "/v1/leads/%s/convert" % own["leads"],
+              body={"account_id": bid["accounts"]})
+    r2 = send(c, "POST", "/v1/leads/%s/convert" % own["leads"],
+              body={"account_id": rnd})
+    if r1.status_code != 422 or strip_rid(r1).replace(
+            bid["accounts"].encode(), b"") != strip_rid(r2).replace(
+            rnd.encode(), b""):
+        bad.append("convert {account_id: B's}: %d %s" % (r1.status_code,
+                                                        r1.text[:200]))
+    for kind in own:
+        r = send(c, "GET", "/v1/%s/%s" % (kind, own[kind]))
+        if (r.json(), r.headers.get("ETag")) != before[kind]:
+            bad.append("A's %s changed: %r" % (kind, r.json()))
     assert not bad, "\n".join(bad)
 
 
