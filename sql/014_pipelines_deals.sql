@@ -495,9 +495,14 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog
 AS $$
 BEGIN
-	IF TG_OP = 'INSERT' OR NEW.contacts IS DISTINCT FROM OLD.contacts THEN
+	-- Only what changed: most writes touch neither contacts nor stage,
+	-- and every statement here is a round through the executor.
+	IF TG_OP = 'UPDATE' AND NEW.contacts IS DISTINCT FROM OLD.contacts THEN
 		DELETE FROM crm.deal_contacts
 		WHERE tenant_id = NEW.tenant_id AND deal_id = NEW.id;
+	END IF;
+	IF (TG_OP = 'INSERT' OR NEW.contacts IS DISTINCT FROM OLD.contacts)
+	    AND jsonb_array_length(NEW.contacts) > 0 THEN
 		INSERT INTO crm.deal_contacts (tenant_id, deal_id, contact_id,
 		    role)
 		SELECT NEW.tenant_id, NEW.id, (x->>'contact_id')::uuid,
