@@ -224,7 +224,13 @@ test_policy_length(void)
 	UT_EQ_INT(pw_policy_check(big, 1 << 20, &why), -1);
 	t1 = now_ms();
 	UT_EQ_STR(why, "password_too_long");
-	UT_CHECK(t1 - t0 < 1.0);
+	/*
+	 * Refusing without reading is O(1): microseconds.  The bound is wide
+	 * because this also runs under valgrind on a busy machine, where one
+	 * preemption costs milliseconds; reading the 1 MiB under valgrind
+	 * would take far longer than it.
+	 */
+	UT_CHECK(t1 - t0 < 20.0);
 	printf("bench: policy check of a 1 MiB password %.4f ms\n", t1 - t0);
 	xfree(big);
 }
