@@ -9,6 +9,8 @@
 extern const struct crm_module	ops_module;
 extern const struct crm_module	tenants_module;
 extern const struct crm_module	accounts_module;
+extern const struct crm_module	webhooks_module;
+extern const struct crm_module	jobs_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -19,5 +21,7 @@ const struct crm_module *crm_modules[] = {
 	&roles_module,
 	&apikeys_module,
 	&accounts_module,
+	&webhooks_module,
+	&jobs_module,
 	NULL
 };

@@ -136,6 +136,8 @@ class Tenant:
         self.keys = {}           # "narrow"/"broad" -> (201 body, key)
         self.invitations = []    # pending invitation ids
         self.accounts = []       # CRM account ids (made by the owner)
+        self.webhooks = []       # webhook ids (disabled after one event)
+        self.jobs = []           # job ids (the webhook's delivery)
         self.forged = None       # a token that must be refused
 
     @property
@@ -158,6 +160,8 @@ class Tenant:
             "api-keys": [b["id"] for b, _ in self.keys.values()],
             "invitations": list(self.invitations),
             "accounts": list(self.accounts),
+            "webhooks": list(self.webhooks),
+            "jobs": list(self.jobs),
             "tenant": [self.id],
         }
         if kind is not None:
@@ -239,12 +243,24 @@ def _build_tenant(base_url, letter, run):
         t.keys[kind] = (b, b["key"])
     b = _ok(idn.invite(t.owner, "support"), 201, "invite")
     t.invitations.append(b["invitation"]["id"])
+    # A webhook before the record, so the record's event makes a delivery
+    # job: both are probed with real foreign ids.  It is disabled at once
+    # (its delivery fails for good, never leaving the machine).
+    b = _ok(send(owner, "POST", "/v1/webhooks",
+                 body={"url": "https://hooks.example.invalid/sec-%s" % run,
+                       "events": ["account.*"]}), 201, "POST /v1/webhooks")
+    t.webhooks.append(b["id"])
     # A CRM record, so that the id routes of /v1/accounts are probed with
     # real foreign ids (test_isolation) and read for real (the matrix).
     b = _ok(send(owner, "POST", "/v1/accounts",
                  body={"name": "SecTest account %s %s" % (letter, run)}),
             201, "POST /v1/accounts")
     t.accounts.append(b["id"])
+    _ok(send(owner, "PATCH", "/v1/webhooks/" + t.webhooks[0],
+             body={"enabled": False}), 200, "PATCH /v1/webhooks")
+    b = _ok(send(owner, "GET", "/v1/jobs?type=webhook"), 200, "GET /v1/jobs")
+    t.jobs.extend(j["id"] for j in b["data"])
+    assert t.jobs, "no delivery job for the webhook"
     return t
 
 

@@ -92,6 +92,17 @@ MATRIX = {
     "PATCH /v1/accounts/{id}": ("accounts:update", "1AAAA3A33A1"),
     "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
     "POST /v1/accounts/{id}/restore": ("accounts:delete", "1AAA33333A1"),
+    # webhooks and jobs (modules/integrations)
+    "GET /v1/webhooks": ("webhooks:read", "1AAA3333331"),
+    "POST /v1/webhooks": ("webhooks:create", ADMIN),
+    "GET /v1/webhooks/{id}": ("webhooks:read", "1AAA3333331"),
+    "PATCH /v1/webhooks/{id}": ("webhooks:update", ADMIN),
+    "DELETE /v1/webhooks/{id}": ("webhooks:delete", ADMIN),
+    "GET /v1/webhooks/{id}/deliveries": ("webhooks:read", "1AAA3333331"),
+    "POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver":
+        ("webhooks:update", ADMIN),
+    "GET /v1/jobs": ("jobs:read", "1AAA3A33331"),
+    "GET /v1/jobs/{id}": ("jobs:read", "1AAA3A33331"),
 }
 
 # app/perm.c's built-in roles.
@@ -243,7 +254,8 @@ def concrete(world, method, path):
     A = world["A"]
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
            "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
-           "accounts": A.accounts[0]}
+           "accounts": A.accounts[0], "webhooks": A.webhooks[0],
+           "jobs": A.jobs[0]}
     res = resource_of(path)
 
     def sub(name):
