@@ -62,8 +62,9 @@ $(BUILD)/crm.so: $(KORE_OBJS) $(BUILD)/libcrm.a
 $(BUILD)/crmctl: $(BUILD)/app/crmctl.o $(BUILD)/libcrm.a
 	$(CC) -o $@ $^ $(LIBS)
 
+# Only the worker sends HTTP (webhooks): libcurl is linked here alone.
 $(BUILD)/crm-worker: $(BUILD)/app/crm_worker.o $(BUILD)/libcrm.a
-	$(CC) -o $@ $^ $(LIBS)
+	$(CC) -o $@ $^ $(LIBS) -lcurl
 
 $(BUILD)/%_test: %_test.c $(BUILD)/libcrm.a $(HDRS) tests/unit/ut.h
 	@mkdir -p $(dir $@)

@@ -78,6 +78,37 @@ static const struct conf_key	conf_keys[] = {
 	{ "CRM_LOG_LEVEL", CONF_STR, O(log_level), "info", 0, 0,
 	    conf_log_levels },
 	{ "CRM_TEST_ROUTES", CONF_BOOL, O(test_routes), "0", 0, 0, NULL },
+	/*
+	 * crm-worker, which requires CRM_WORKER_DATABASE_URL (the crm_worker
+	 * role; CRM_DATABASE_URL is the request path's crm_app).  The
+	 * lease must outlast the longest job (a webhook's total timeout);
+	 * crm_worker.c refuses to start otherwise.  Defaults follow
+	 * SECURITY.md 3.5/3.7: 8 attempts, full jitter from 2 s to 1 h,
+	 * disabling after a failure streak of 3 days.
+	 */
+	STR("CRM_WORKER_DATABASE_URL", worker_database_url, ""),
+	INT("CRM_WORKER_PROCESSES", worker_processes, "2", 1, 64),
+	STR("CRM_WORKER_METRICS_FILE", worker_metrics_file, ""),
+	INT("CRM_JOB_LEASE_S", job_lease_s, "60", 2, 86400),
+	INT("CRM_JOB_TICK_MS", job_tick_ms, "250", 10, 60000),
+	INT("CRM_JOB_BACKOFF_BASE_MS", job_backoff_base_ms, "2000", 1,
+	    3600000),
+	INT("CRM_JOB_BACKOFF_CAP_MS", job_backoff_cap_ms, "3600000", 1,
+	    86400000),
+	INT("CRM_JOB_RELAY_PER_TENANT", job_relay_per_tenant, "100", 1,
+	    100000),
+	INT("CRM_JOB_STALE_S", job_stale_s, "300", 5, 86400),
+	INT("CRM_JOB_CRON_INTERVAL_S", job_cron_interval_s, "3600", 1, 604800),
+	INT("CRM_JOB_RETENTION_DAYS", job_retention_days, "30", 1, 3650),
+	INT("CRM_RECYCLE_BIN_DAYS", recycle_bin_days, "30", 1, 3650),
+	INT("CRM_WEBHOOK_MAX_ATTEMPTS", webhook_max_attempts, "8", 1, 50),
+	INT("CRM_WEBHOOK_TIMEOUT_MS", webhook_timeout_ms, "10000", 100, 60000),
+	INT("CRM_WEBHOOK_CONNECT_TIMEOUT_MS", webhook_connect_timeout_ms,
+	    "3000", 100, 60000),
+	INT("CRM_WEBHOOK_DISABLE_FAILURES", webhook_disable_failures, "50", 1,
+	    100000),
+	INT("CRM_WEBHOOK_DISABLE_AFTER_S", webhook_disable_after_s, "259200", 0,
+	    31536000),
 };
 
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))

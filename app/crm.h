@@ -173,6 +173,25 @@ struct crm_conf {
 	char		*public_url;		/* CRM_PUBLIC_URL */
 	char		*log_level;		/* CRM_LOG_LEVEL */
 	int		 test_routes;		/* CRM_TEST_ROUTES: fault hooks */
+
+	/* crm-worker and the job runtime (app/job*.c, sql/019_jobs.sql) */
+	char		*worker_database_url;	/* CRM_WORKER_DATABASE_URL */
+	int		 worker_processes;	/* CRM_WORKER_PROCESSES */
+	char		*worker_metrics_file;	/* CRM_WORKER_METRICS_FILE */
+	int		 job_lease_s;		/* CRM_JOB_LEASE_S */
+	int		 job_tick_ms;		/* CRM_JOB_TICK_MS */
+	int		 job_backoff_base_ms;	/* CRM_JOB_BACKOFF_BASE_MS */
+	int		 job_backoff_cap_ms;	/* CRM_JOB_BACKOFF_CAP_MS */
+	int		 job_relay_per_tenant;	/* CRM_JOB_RELAY_PER_TENANT */
+	int		 job_stale_s;		/* CRM_JOB_STALE_S */
+	int		 job_cron_interval_s;	/* CRM_JOB_CRON_INTERVAL_S */
+	int		 job_retention_days;	/* CRM_JOB_RETENTION_DAYS */
+	int		 recycle_bin_days;	/* CRM_RECYCLE_BIN_DAYS */
+	int		 webhook_max_attempts;	/* CRM_WEBHOOK_MAX_ATTEMPTS */
+	int		 webhook_timeout_ms;	/* CRM_WEBHOOK_TIMEOUT_MS */
+	int		 webhook_connect_timeout_ms;
+	int		 webhook_disable_failures; /* CRM_WEBHOOK_DISABLE_FAILURES */
+	int		 webhook_disable_after_s; /* CRM_WEBHOOK_DISABLE_AFTER_S */
 };
 
 extern struct crm_conf	crm_conf;

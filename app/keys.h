@@ -34,8 +34,16 @@
 /* API key last_used_at write gate: at most one write a minute per key. */
 #define RK_KEY_USED	"keyused:%s:%s"		/* tenant, key id */
 
-/* Job dispatch (crm-worker): ids only, the jobs live in PostgreSQL. */
-#define RK_JOBS_READY	"jobs:ready:%s"		/* job kind */
-#define RK_JOBS_TENANTS	"jobs:tenants"		/* tenants with pending jobs */
+/*
+ * Job dispatch (crm-worker, app/jobq.c): ids only, the jobs live in
+ * PostgreSQL.  Literal prefixes: the Lua scripts append the tenant.
+ */
+#define RK_JOBS_TENANT	"jobs:t:"		/* + tenant: its job ids */
+#define RK_JOBS_RING	"jobs:ring"		/* tenants, round robin */
+#define RK_JOBS_ACTIVE	"jobs:active"		/* set of the ring's tenants */
+#define RK_JOBS_LEASE	"jobs:lease"		/* taken ids -> deadline ms */
+#define RK_JOBS_EPOCH	"jobs:epoch"		/* absent: Redis lost the queue */
+#define RK_JOBS_SEQ	"jobs:seq"		/* push counter: lost writes */
+#define RK_JOBS_CRON	"jobs:cron:%s"		/* scheduled job type */
 
 #endif /* CRM_KEYS_H */

@@ -19,6 +19,8 @@ extern const struct crm_module	deals_module;
 extern const struct crm_module	activities_module;
 extern const struct crm_module	products_module;
 extern const struct crm_module	price_books_module;
+extern const struct crm_module	webhooks_module;
+extern const struct crm_module	jobs_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -39,5 +41,7 @@ const struct crm_module *crm_modules[] = {
 	&activities_module,
 	&products_module,
 	&price_books_module,
+	&webhooks_module,
+	&jobs_module,
 	NULL
 };

@@ -4,6 +4,8 @@
 #
 # Usage: tests/env.sh start DIR    (DIR exists, e.g. from mktemp -d)
 #        tests/env.sh stop DIR
+#        tests/env.sh worker-start|worker-stop DIR   (fault tests: the
+#        job worker alone, with the environment start gave it)
 #
 # start: PostgreSQL + Redis on free loopback ports under DIR
 # (deploy/local/stack.sh, which migrates), the demo tenant, Kore on a free
@@ -25,7 +27,7 @@ CRM_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$CRM_ROOT/deploy/local/lib.sh"
 STACK=$CRM_ROOT/deploy/local/stack.sh
 
-[ $# -eq 2 ] || { echo "usage: tests/env.sh start|stop DIR" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: tests/env.sh start|stop|worker-start|worker-stop DIR" >&2; exit 2; }
 DIR=$(cd "$2" 2>/dev/null && pwd) || lib_die "$2: no such directory"
 
 case "$1" in
@@ -55,6 +57,21 @@ start)
 	export CRM_LOG_LEVEL=${CRM_LOG_LEVEL:-info}
 	unset CRM_TLS_CERT CRM_TLS_KEY
 	url=$(lib_url)
+	# The job worker at test speed: short leases and backoff, small
+	# attempt budgets and disabling thresholds the suites can reach.
+	jobvars=""
+	for kv in CRM_WORKER_METRICS_FILE=$DIR/crm-worker.prom \
+	    CRM_JOB_LEASE_S=8 CRM_JOB_TICK_MS=100 CRM_JOB_STALE_S=20 \
+	    CRM_JOB_BACKOFF_BASE_MS=200 CRM_JOB_BACKOFF_CAP_MS=1000 \
+	    CRM_WEBHOOK_TIMEOUT_MS=3000 CRM_WEBHOOK_CONNECT_TIMEOUT_MS=1000 \
+	    CRM_WEBHOOK_MAX_ATTEMPTS=4 CRM_WEBHOOK_DISABLE_FAILURES=10 \
+	    CRM_WEBHOOK_DISABLE_AFTER_S=0; do
+		k=${kv%%=*}
+		eval "v=\${$k:-\${kv#*=}}"
+		export "$k=$v"
+		jobvars="${jobvars}export $k='$v'
+"
+	done
 
 	(umask 077; cat >"$DIR/test.env" <<-EOF
 	# Written by tests/env.sh: the test service in this directory.
@@ -69,6 +86,7 @@ start)
 	export CRM_WEBHOOK_ALLOWLIST='$CRM_WEBHOOK_ALLOWLIST'
 	export CRM_RATE_LIMIT_MULTIPLIER='$CRM_RATE_LIMIT_MULTIPLIER'
 	export CRM_TEST_KORE_PID=\$(cat '$DIR/crm.pid' 2>/dev/null)
+	$jobvars
 	EOF
 	)
 
@@ -89,6 +107,17 @@ start)
 		exit 1
 	fi
 	lib_say "service ready at $url (kore pid $(cat "$DIR/crm.pid"))"
+	;;
+worker-start)
+	# The fault suite's restart: the worker of DIR, as start made it.
+	if ! lib_pid_alive "$DIR/crm-worker.pid" crm-worker >/dev/null; then
+		# shellcheck disable=SC1091
+		. "$DIR/test.env"
+		lib_start_worker "$DIR" "$DIR/log/crm-worker.log"
+	fi
+	;;
+worker-stop)
+	lib_stop_pid "$DIR/crm-worker.pid" crm-worker 10
 	;;
 stop)
 	lib_stop_pid "$DIR/crm-worker.pid" crm-worker 10

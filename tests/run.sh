@@ -10,7 +10,10 @@
 #   schema          build/crmctl check-schema, then pytest tests/schema
 #   api             pytest tests/api
 #   security        pytest tests/security
-#   faults          pytest tests/faults (stops and restarts PostgreSQL/Redis)
+#   jobs            pytest tests/jobs (crm-worker: webhooks, retries, purge,
+#                   fairness, the queue's figures)
+#   faults          pytest tests/faults (stops and restarts PostgreSQL/Redis,
+#                   kills crm-worker)
 # then stops exactly what it started and removes the directory
 # (CRM_KEEP_TEST_DIR=1 keeps it).  Prints one line per suite and a last line
 # "N passed, N failed"; exits non-zero if anything failed.
@@ -22,7 +25,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 PYTHON=/usr/bin/python3		# Debian's, with pytest/requests/jwt
 SUITE_TIMEOUT=${CRM_SUITE_TIMEOUT:-600}
-SUITES=${CRM_TEST_SUITES:-unit unit-valgrind schema api security faults}
+SUITES=${CRM_TEST_SUITES:-unit unit-valgrind schema api security jobs faults}
 
 DIR=$(mktemp -d /tmp/crm-test.XXXXXX) || exit 2
 total_pass=0
@@ -189,6 +192,7 @@ if want schema; then
 fi
 want api && run_pytest api tests/api
 want security && run_pytest security tests/security
+want jobs && run_pytest jobs tests/jobs
 # Last: it stops and restarts PostgreSQL and Redis under the service.
 want faults && run_pytest faults tests/faults
 

@@ -28,6 +28,7 @@ STACK=$CRM_ROOT/deploy/local/stack.sh
 export CRM_HTTP_PORT=${CRM_HTTP_PORT:-8080}
 export CRM_HTTP_BIND=${CRM_HTTP_BIND:-127.0.0.1}
 export CRM_KEYS_DIR=${CRM_KEYS_DIR:-$VAR/keys}
+export CRM_WORKER_METRICS_FILE=${CRM_WORKER_METRICS_FILE:-$VAR/crm-worker.prom}
 
 stop_all() {
 	lib_stop_pid "$VAR/crm-worker.pid" crm-worker 10
@@ -46,6 +47,7 @@ print_banner() {
 		sed 's/^/    /' "$VAR/demo.txt"
 	fi
 	echo "  logs:    $LOGDIR/crm.log, $LOGDIR/crm-worker.log, $VAR/pg/log/, $VAR/redis/redis.log"
+	echo "  worker:  metrics in $CRM_WORKER_METRICS_FILE"
 	echo "  stop:    make stop"
 }
 

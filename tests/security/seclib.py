@@ -137,6 +137,8 @@ class Tenant:
         self.invitations = []    # pending invitation ids
         self.records = {k: [] for k in RECORD_KINDS}  # CRM record ids
         self.custom_fields = []  # custom field definition ids
+        self.webhooks = []       # webhook ids (disabled after one event)
+        self.jobs = []           # job ids (the webhook's delivery)
         self.forged = None       # a token that must be refused
 
     @property
@@ -163,6 +165,8 @@ class Tenant:
             "api-keys": [b["id"] for b, _ in self.keys.values()],
             "invitations": list(self.invitations),
             "custom-fields": list(self.custom_fields),
+            "webhooks": list(self.webhooks),
+            "jobs": list(self.jobs),
             "tenant": [self.id],
         }
         by.update({k: list(v) for k, v in self.records.items()})
@@ -265,12 +269,24 @@ def _build_tenant(base_url, letter, run):
         t.keys[kind] = (b, b["key"])
     b = _ok(idn.invite(t.owner, "support"), 201, "invite")
     t.invitations.append(b["invitation"]["id"])
+    # A webhook before the records, so the account's event makes a
+    # delivery job: both are probed with real foreign ids.  It is disabled
+    # at once (its delivery fails for good, never leaving the machine).
+    b = _ok(send(owner, "POST", "/v1/webhooks",
+                 body={"url": "https://hooks.example.invalid/sec-%s" % run,
+                       "events": ["account.*"]}), 201, "POST /v1/webhooks")
+    t.webhooks.append(b["id"])
     for kind, (body, _) in RECORD_KINDS.items():
         body = json.loads(json.dumps(body).replace(
             "{account}", t.accounts[0] if t.accounts else ""))
         b = _ok(send(owner, "POST", "/v1/" + kind, body=body), 201,
                 "POST /v1/" + kind)
         t.records[kind].append(b["id"])
+    _ok(send(owner, "PATCH", "/v1/webhooks/" + t.webhooks[0],
+             body={"enabled": False}), 200, "PATCH /v1/webhooks")
+    b = _ok(send(owner, "GET", "/v1/jobs?type=webhook"), 200, "GET /v1/jobs")
+    t.jobs.extend(j["id"] for j in b["data"])
+    assert t.jobs, "no delivery job for the webhook"
     b = _ok(send(owner, "POST", "/v1/custom-fields",
                  body={"entity": "accounts", "name": "sec_" + run,
                        "label": "Sec", "type": "text"}),

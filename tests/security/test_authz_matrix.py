@@ -170,6 +170,17 @@ MATRIX = {
     "PATCH /v1/custom-fields/{id}": ("custom-fields:update", "1AA33333331"),
     "DELETE /v1/custom-fields/{id}": ("custom-fields:delete",
                                       "1AA33333331"),
+    # webhooks and jobs (modules/integrations)
+    "GET /v1/webhooks": ("webhooks:read", "1AAA3333331"),
+    "POST /v1/webhooks": ("webhooks:create", ADMIN),
+    "GET /v1/webhooks/{id}": ("webhooks:read", "1AAA3333331"),
+    "PATCH /v1/webhooks/{id}": ("webhooks:update", ADMIN),
+    "DELETE /v1/webhooks/{id}": ("webhooks:delete", ADMIN),
+    "GET /v1/webhooks/{id}/deliveries": ("webhooks:read", "1AAA3333331"),
+    "POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver":
+        ("webhooks:update", ADMIN),
+    "GET /v1/jobs": ("jobs:read", "1AAA3A33331"),
+    "GET /v1/jobs/{id}": ("jobs:read", "1AAA3A33331"),
 }
 
 # app/perm.c's built-in roles.
@@ -321,7 +332,8 @@ def concrete(world, method, path):
     A = world["A"]
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
            "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
-           "custom-fields": A.custom_fields[0]}
+           "custom-fields": A.custom_fields[0], "webhooks": A.webhooks[0],
+           "jobs": A.jobs[0]}
     for kind in RECORD_KINDS:
         own[kind] = A.records[kind][0]
     res = resource_of(path)

@@ -49,6 +49,8 @@ SWEEP = {}
 def kind_of(path, param_index, name):
     if name in ("user_id",):
         return "users"
+    if name == "delivery_id":
+        return "jobs"
     seg = path.split("/")
     return seg[2] if len(seg) > 2 and seg[1] == "v1" else None
 
@@ -56,7 +58,7 @@ def kind_of(path, param_index, name):
 def body_for(method, path, tenant):
     if method == "PATCH":
         k = kind_of(path, 0, "id")
-        if k == "roles":
+        if k in ("roles", "webhooks"):
             return {"description": "pwned by another tenant"}
         if k == "custom-fields":
             return {"label": "pwned by another tenant"}
@@ -91,7 +93,7 @@ def snapshot(world):
         c = t.owner.client
         snap = {}
         for path in ("/v1/users", "/v1/roles", "/v1/teams", "/v1/api-keys",
-                     "/v1/custom-fields"):
+                     "/v1/custom-fields", "/v1/webhooks"):
             r = send(c, "GET", path if "custom" in path else
                      path + "?limit=200")
             assert r.status_code == 200, "%s: %d %s" % (path, r.status_code,

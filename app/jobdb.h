@@ -1,0 +1,91 @@
+/*
+ * jobdb.h: crm-worker's synchronous PostgreSQL and Redis (jobdb.c, jobq.c)
+ * and the runtime (jobrun.c, jobhook.c).  Kept apart from job.h so that
+ * the Kore module, which includes job.h, never sees libpq or hiredis
+ * types it does not use.
+ */
+
+#ifndef CRM_JOBDB_H
+#define CRM_JOBDB_H
+
+#include <libpq-fe.h>
+#include <hiredis/hiredis.h>
+
+#include "job.h"
+
+#define JDB_MAXP	10
+
+struct jdb_stmt {
+	const char	*sql;
+	int		 n;
+	const char	*p[JDB_MAXP];
+	PGresult	*res;
+};
+
+PGconn	*jdb_connect(const char *, char *, size_t);
+int	 jdb_tx(PGconn *, const char *, struct jdb_stmt *, int, char *,
+	    size_t, int *);
+void	 jdb_clear(struct jdb_stmt *, int);
+
+/* jobq.c: "<tenant>:<job id>" strings; 0 ok, -1 Redis failed. */
+#define JQ_ITEM_LEN	(UUID_STRLEN * 2 + 1)
+
+redisContext	*jq_connect(const char *, char *, size_t);
+long long	jq_push(redisContext *, const char *const *, int);
+long long	jq_seq(redisContext *);
+int	 jq_take(redisContext *, int, char [JQ_ITEM_LEN + 1]); /* 1 got, 0 */
+int	 jq_ack(redisContext *, const char *);
+int	 jq_release(redisContext *, const char *);
+int	 jq_reap(redisContext *);		/* expired leases back */
+int	 jq_epoch_ok(redisContext *);		/* 1 known, 0 lost, -1 */
+int	 jq_epoch_set(redisContext *);
+int	 jq_once(redisContext *, const char *, int);	/* SET NX EX */
+long long	jq_depth(redisContext *);
+
+/* jobhook.c: one POST; the outcome for the job's finish. */
+struct jhook_result {
+	int	 status;		/* HTTP status, 0 when none */
+	int	 refused;		/* SSRF guard refused every address */
+	char	 error[200];		/* "" on 2xx */
+};
+
+void	 jhook_global_init(void);
+void	 jhook_post(const char *, const char *const *, const char *, size_t,
+	    const struct jaddr_allow *, struct jhook_result *);
+
+/* jobrun.c */
+struct jrun_stats {
+	uint64_t	 succeeded;
+	uint64_t	 failed;
+	uint64_t	 retried;
+	uint64_t	 dead;
+	uint64_t	 relayed;
+	int64_t		 queued;	/* gauges, refreshed by the tick */
+	int64_t		 running;
+	double		 oldest_s;
+	int64_t		 redis_depth;
+};
+
+struct jrun {
+	PGconn			*pg;
+	redisContext		*rd;
+	int			 index;		/* process number */
+	uint8_t			 key[JSEAL_KEY_LEN];
+	struct jaddr_allow	 allow;
+	struct jrun_stats	*stats;		/* shared with the parent */
+	uint64_t		 next_tick_ms;
+	uint64_t		 next_stats_ms;
+	char			 token[40];	/* per claim */
+	long long		 pushseq;	/* jobs:seq after our last push */
+	int			 repush;	/* a push failed: republish all */
+	int			 pg_down;	/* logged once per outage */
+	int			 rd_down;
+};
+
+int	 jrun_tick(struct jrun *);
+int	 jrun_one(struct jrun *);	/* 1 ran a job, 0 none, -1 error */
+int	 jrun_pg_up(struct jrun *);
+int	 jrun_rd_up(struct jrun *);
+void	 jrun_close(struct jrun *);
+
+#endif /* CRM_JOBDB_H */
