@@ -116,7 +116,7 @@ MATRIX = {
     "POST /v1/leads/{id}/restore": ("leads:delete", "1AAA3A333A1"),
     "GET /v1/leads/{id}/timeline": ("leads:read", "1AAAAA3A3A1"),
     "POST /v1/leads/{id}/convert": ("leads:update", "1AAAAA333A1"),
-    # pipelines: tenant-wide (modules/crm/shared.c)
+    # pipelines: tenant-wide (ENT_D_SHARED in app/ent.h)
     "GET /v1/pipelines": ("pipelines:read", "1AAAAAAA331"),
     "POST /v1/pipelines/batch": ("pipelines:update", "1AAA3333331"),
     "POST /v1/pipelines": ("pipelines:create", "1AAA3333331"),
