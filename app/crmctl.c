@@ -852,16 +852,20 @@ static const char	seed_bulk_leads[] =
 static const char	seed_bulk_deals[] =
 	"WITH a AS (SELECT array_agg(id) AS ids FROM crm.accounts WHERE "
 	"tenant_id = $1), p AS (SELECT p.id, array_agg(s.id ORDER BY "
-	"s.position) AS stages FROM crm.pipelines p JOIN crm.stages s ON "
-	"s.tenant_id = p.tenant_id AND s.pipeline_id = p.id WHERE "
-	"p.tenant_id = $1 AND p.is_default GROUP BY p.id) INSERT INTO "
-	"crm.deals (tenant_id, id, name, account_id, pipeline_id, stage_id, "
-	"amount, currency, expected_close_date, source, next_step, owner_id, "
-	"created_by, updated_by) SELECT $1, crm.uuid7(), (ARRAY['Licences', "
-	"'Renewal', 'Pilot', 'Expansion', 'Support plan', 'Onboarding'])"
-	"[1 + g % 6] || ' ' || g, a.ids[1 + g % cardinality(a.ids)], p.id, "
-	"p.stages[1 + (g * 7) % cardinality(p.stages)], ((g * 7919) % 250000 "
-	"+ 500)::numeric, 'USD', current_date + (g % 240 - 60), "
+	"s.position) AS stages, array_agg(s.probability ORDER BY s.position) "
+	"AS prob, array_agg(s.kind ORDER BY s.position) AS kind FROM "
+	"crm.pipelines p JOIN crm.stages s ON s.tenant_id = p.tenant_id AND "
+	"s.pipeline_id = p.id WHERE p.tenant_id = $1 AND p.is_default GROUP "
+	"BY p.id) INSERT INTO crm.deals (tenant_id, id, name, account_id, "
+	"pipeline_id, stage_id, probability, closed_at, amount, currency, "
+	"expected_close_date, source, next_step, owner_id, created_by, "
+	"updated_by) SELECT $1, crm.uuid7(), (ARRAY['Licences', 'Renewal', "
+	"'Pilot', 'Expansion', 'Support plan', 'Onboarding'])[1 + g % 6] || "
+	"' ' || g, a.ids[1 + g % cardinality(a.ids)], p.id, p.stages[1 + "
+	"(g * 7) % cardinality(p.stages)], p.prob[1 + (g * 7) % "
+	"cardinality(p.stages)], CASE WHEN p.kind[1 + (g * 7) % "
+	"cardinality(p.stages)] <> 'open' THEN now() END, ((g * 7919) % "
+	"250000 + 500)::numeric, 'USD', current_date + (g % 240 - 60), "
 	"(ARRAY['web', 'referral', 'event', 'outbound', 'partner'])[1 + g % 5]"
 	", 'Call back in week ' || (g % 52 + 1), " SEED_OWNER("g") ", "
 	SEED_OWNER("g") ", " SEED_OWNER("g") " FROM generate_series(1, $3) g, "
@@ -871,9 +875,9 @@ static const char	seed_bulk_activities[] =
 	"WITH d AS (SELECT array_agg(id) AS ids FROM crm.deals WHERE "
 	"tenant_id = $1) INSERT INTO crm.activities (tenant_id, id, type, "
 	"subject, status, due_at, starts_at, ends_at, related, owner_id, "
-	"created_by, updated_by) SELECT $1, crm.uuid7(), t.type, "
-	"initcap(t.type) || ' about deal ' || g, CASE WHEN g % 3 = 0 THEN "
-	"'completed' ELSE 'open' END, CASE WHEN t.type <> 'meeting' THEN "
+	"created_by, updated_by, completed_at) SELECT $1, crm.uuid7(), "
+	"t.type, initcap(t.type) || ' about deal ' || g, CASE WHEN g % 3 = 0 "
+	"THEN 'completed' ELSE 'open' END, CASE WHEN t.type <> 'meeting' THEN "
 	"date_trunc('hour', now()) + (g % 60 - 30) * interval '1 day' END, "
 	"CASE WHEN t.type = 'meeting' THEN date_trunc('hour', now()) + "
 	"(g % 60 - 30) * interval '1 day' + (g % 8) * interval '1 hour' END, "
@@ -881,9 +885,26 @@ static const char	seed_bulk_activities[] =
 	"(g % 60 - 30) * interval '1 day' + (g % 8 + 1) * interval '1 hour' "
 	"END, jsonb_build_array(jsonb_build_object('entity', 'deals', 'id', "
 	"d.ids[1 + g % cardinality(d.ids)])), " SEED_OWNER("g") ", "
-	SEED_OWNER("g") ", " SEED_OWNER("g") " FROM generate_series(1, $3) g "
+	SEED_OWNER("g") ", " SEED_OWNER("g") ", CASE WHEN g % 3 = 0 THEN "
+	"now() END FROM generate_series(1, $3) g "
 	"CROSS JOIN d CROSS JOIN LATERAL (SELECT (ARRAY['task', 'call', "
 	"'meeting', 'email', 'note'])[1 + g % 5] AS type) t";
+
+/*
+ * What the deals' and activities' row triggers derive (they stand aside
+ * during the bulk load, sql/014 and 015): stage history, activity links.
+ */
+static const char	seed_bulk_derived[] =
+	"WITH h AS (INSERT INTO crm.deal_stage_history (tenant_id, id, "
+	"deal_id, pipeline_id, to_stage_id, changed_at, changed_by, amount, "
+	"probability) SELECT tenant_id, crm.uuid7(), id, pipeline_id, "
+	"stage_id, created_at, created_by, amount, probability FROM crm.deals "
+	"d WHERE tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM "
+	"crm.deal_stage_history x WHERE x.tenant_id = $1 AND x.deal_id = d.id) "
+	"RETURNING 1) INSERT INTO crm.activity_links (tenant_id, activity_id, "
+	"entity, record_id) SELECT a.tenant_id, a.id, r->>'entity', "
+	"(r->>'id')::uuid FROM crm.activities a, jsonb_array_elements("
+	"a.related) r WHERE a.tenant_id = $1 ON CONFLICT DO NOTHING";
 
 /* In order: later statements pick ids from earlier ones' rows. */
 static const struct {
@@ -1022,6 +1043,11 @@ seed_bulk_tenant(struct seed *s, int i, const int *have, long *made)
 		}
 		seed_bulk_us[k] += crm_now_us() - t0;
 		*made += seed_bulk[k].per_scale * s->scale;
+	}
+	if (!skip && have[3] && have[4] && ctl_exec(s->conn, "seed-demo "
+	    "derived", seed_bulk_derived, 1, p) == -1) {
+		ctl_rollback(s->conn);
+		return (-1);
 	}
 	if (!skip && seed_bulk_timeline(s, id, have) == -1) {
 		ctl_rollback(s->conn);

@@ -124,8 +124,9 @@ BEGIN
 		WHERE attrelid = t.rel::regclass AND attnum > 0
 		    AND NOT attisdropped;
 		EXECUTE format('CREATE TRIGGER timeline AFTER INSERT OR UPDATE '
-		    'ON %s FOR EACH ROW WHEN (current_setting(''crm.bulk_load'', '
-		    'true) IS DISTINCT FROM ''on'') EXECUTE FUNCTION '
+		    'ON %s FOR EACH ROW WHEN (current_user <> ''crm_owner'' OR '
+		    'current_setting(''crm.bulk_load'', true) IS DISTINCT FROM '
+		    '''on'') EXECUTE FUNCTION '
 		    'crm.timeline_record(%L, %L, %L, %L)', t.rel, t.entity, skip,
 		    money, times);
 	END LOOP;
