@@ -157,6 +157,23 @@ int	 timeline_list(struct rq *);	/* modules/crm/timeline.c */
 	    name ":read", timeline_list, 0,				\
 	    "Changes and activities of " one ", newest first")
 
+/*
+ * modules/crm/dedupe.c: duplicates and merge, for accounts, contacts and
+ * leads (sql/019).  The merge route's permission is <entity>:update; the
+ * handler also asks for <entity>:delete (merged records go to the bin).
+ */
+int	 dedupe_list(struct rq *);
+int	 dedupe_merge(struct rq *);
+
+#define DEDUPE_ROUTES(name, one)					\
+	ROUTE(HTTP_METHOD_GET, "/v1/" name "/{id}/duplicates",		\
+	    name ":read", dedupe_list, 0,				\
+	    "Likely duplicates of " one ", best first"),		\
+	ROUTE(HTTP_METHOD_POST, "/v1/" name "/{id}/merge",		\
+	    name ":update", dedupe_merge,				\
+	    RT_JSON | RT_WRITE | RT_IDEMPOTENT,				\
+	    "Merge records into " one " (from_ids), all or nothing")
+
 /* modules/modules.c lists every module once. */
 extern const struct crm_module	*crm_modules[];
 

@@ -115,3 +115,11 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS citext;
 CREATE EXTENSION IF NOT EXISTS btree_gin;
+
+-- Full-text match (`search @@ query`, the `q` of lists and /v1/search) as
+-- LEAKPROOF, so that under RLS the planner may use the (tenant_id, search)
+-- GIN indexes instead of filtering every row the policy lets through
+-- (SECURITY.md finding 4).  ts_match_vq only compares a tsvector with a
+-- tsquery: it raises no error and calls nothing that could show a row's
+-- value, which is what LEAKPROOF promises.  Only a superuser can say so.
+ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;

@@ -44,6 +44,7 @@ accounts_worker_init(void)
 
 static const struct route	accounts_routes[] = {
 	ENTITY_ROUTES("accounts", "an account"),
+	DEDUPE_ROUTES("accounts", "an account"),
 };
 
 const struct crm_module accounts_module = {

@@ -53,6 +53,7 @@ contacts_worker_init(void)
 
 static const struct route	contacts_routes[] = {
 	ENTITY_ROUTES("contacts", "a contact"),
+	DEDUPE_ROUTES("contacts", "a contact"),
 };
 
 const struct crm_module contacts_module = {

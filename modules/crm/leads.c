@@ -329,6 +329,7 @@ leads_worker_init(void)
 
 static const struct route	leads_routes[] = {
 	ENTITY_ROUTES("leads", "a lead"),
+	DEDUPE_ROUTES("leads", "a lead"),
 	ROUTE(HTTP_METHOD_POST, "/v1/leads/{id}/convert", "leads:update",
 	    leads_convert, RT_JSON | RT_WRITE | RT_IDEMPOTENT,
 	    "Convert a lead into an account, a contact and maybe a deal"),

@@ -97,6 +97,10 @@ MATRIX = {
     "DELETE /v1/accounts/{id}": ("accounts:delete", "1AAA33333A1"),
     "POST /v1/accounts/{id}/restore": ("accounts:delete", "1AAA33333A1"),
     "GET /v1/accounts/{id}/timeline": ("accounts:read", "1AAAAAAA3A1"),
+    # duplicates and merge (modules/crm/dedupe.c): the merge route
+    # declares accounts:update; accounts:delete is the handler's own check
+    "GET /v1/accounts/{id}/duplicates": ("accounts:read", "1AAAAAAA3A1"),
+    "POST /v1/accounts/{id}/merge": ("accounts:update", "1AAAA3A33A1"),
     # contacts (modules/crm/contacts.c)
     "GET /v1/contacts": ("contacts:read", "1AAAAAAAAA1"),
     "POST /v1/contacts/batch": ("contacts:update", "1AAAAAA33A1"),
@@ -106,6 +110,8 @@ MATRIX = {
     "DELETE /v1/contacts/{id}": ("contacts:delete", "1AAA3A333A1"),
     "POST /v1/contacts/{id}/restore": ("contacts:delete", "1AAA3A333A1"),
     "GET /v1/contacts/{id}/timeline": ("contacts:read", "1AAAAAAAAA1"),
+    "GET /v1/contacts/{id}/duplicates": ("contacts:read", "1AAAAAAAAA1"),
+    "POST /v1/contacts/{id}/merge": ("contacts:update", "1AAAAAA33A1"),
     # leads (modules/crm/leads.c), with the conversion
     "GET /v1/leads": ("leads:read", "1AAAAA3A3A1"),
     "POST /v1/leads/batch": ("leads:update", "1AAAAA333A1"),
@@ -116,6 +122,8 @@ MATRIX = {
     "POST /v1/leads/{id}/restore": ("leads:delete", "1AAA3A333A1"),
     "GET /v1/leads/{id}/timeline": ("leads:read", "1AAAAA3A3A1"),
     "POST /v1/leads/{id}/convert": ("leads:update", "1AAAAA333A1"),
+    "GET /v1/leads/{id}/duplicates": ("leads:read", "1AAAAA3A3A1"),
+    "POST /v1/leads/{id}/merge": ("leads:update", "1AAAAA333A1"),
     # pipelines: tenant-wide (ENT_D_SHARED in app/ent.h)
     "GET /v1/pipelines": ("pipelines:read", "1AAAAAAA331"),
     "POST /v1/pipelines/batch": ("pipelines:update", "1AAA3333331"),

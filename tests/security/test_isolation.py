@@ -65,6 +65,10 @@ def body_for(method, path, tenant):
         if k in RECORD_KINDS:
             return {RECORD_KINDS[k][1]: "pwned by another tenant"}
         return {"name": "pwned by another tenant"}
+    if method == "POST" and path.endswith("/merge"):
+        # A real record of the caller's own tenant to merge: only the
+        # survivor's id decides, and a foreign one must stay a 404.
+        return {"from_ids": [tenant.records[kind_of(path, 0, "id")][0]]}
     if method == "POST" and path.endswith("/members"):
         return {"user_id": tenant.users["sales"].user_id}
     if method in ("POST", "PUT"):
