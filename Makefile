@@ -35,7 +35,7 @@ HDRS      := $(wildcard app/*.h) $(wildcard modules/*/*.h)
 
 PYTHON	:= /usr/bin/python3
 
-.PHONY: all deps run stop test unit unit-valgrind bench clean fmt
+.PHONY: bench-deals all deps run stop test unit unit-valgrind bench clean fmt
 
 # crm-worker joins the build with its source (the jobs issue).
 WORKER	:= $(if $(wildcard app/crm_worker.c),$(BUILD)/crm-worker)
@@ -93,6 +93,12 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh
+
+# The CRM benchmark on 1,000 tenants / 5,000,000 records (bench/deals.sh;
+# BENCH_TENANTS and BENCH_SCALE make it smaller).
+bench-deals: deps
+	@$(MAKE) --no-print-directory all
+	@bench/deals.sh
 
 fmt:
 	clang-format -i app/*.c app/*.h modules/*/*.c
