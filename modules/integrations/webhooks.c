@@ -544,8 +544,8 @@ static const struct route wh_routes[] = {
 	ROUTE(HTTP_METHOD_GET, "/v1/webhooks", "webhooks:read", wh_list, 0,
 	    "List the tenant's webhook subscriptions"),
 	ROUTE(HTTP_METHOD_POST, "/v1/webhooks", "webhooks:create", wh_create,
-	    RT_JSON | RT_WRITE | RT_SECRET, "Subscribe a URL to events; the signing "
-	    "secret is shown only in this reply"),
+	    RT_JSON | RT_WRITE | RT_SECRET, "Subscribe a URL to events; the "
+	    "signing secret is shown only in this reply"),
 	ROUTE(HTTP_METHOD_GET, "/v1/webhooks/{id}", "webhooks:read", wh_get, 0,
 	    "One webhook subscription"),
 	ROUTE(HTTP_METHOD_PATCH, "/v1/webhooks/{id}", "webhooks:update",
