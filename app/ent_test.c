@@ -236,8 +236,8 @@ test_sql(void)
 	buf_init(&s, 1024);
 	ent_sql_get(&t_desc, &s);
 	UT_CHECK(strstr(s.data, "FROM crm.things WHERE tenant_id = $1 AND "
-	    "id = $2 AND deleted_at IS NULL AND crm.in_scope($1, owner_id, "
-	    "$3, $4)") != NULL);
+	    "id = $2 AND deleted_at IS NULL AND ($4::text = 'all' OR "
+	    "owner_id = $3 OR crm.in_scope($1, owner_id, $3, $4))") != NULL);
 	UT_CHECK(strstr(s.data, "'amount', amount::text") != NULL);
 	UT_CHECK(strstr(s.data, "'due_at', to_char(due_at AT TIME ZONE") !=
 	    NULL);

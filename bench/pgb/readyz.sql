@@ -1,0 +1,2 @@
+-- bench/pgb/readyz.sql: what GET /readyz asks PostgreSQL.
+SELECT 1;
