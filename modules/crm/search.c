@@ -48,7 +48,11 @@ search_readable(struct rq *rq, const struct ent_desc *d)
 	    perm_key_allows(rq->who.scopes, perm)));
 }
 
-/* $1 tenant, $2 user, $3 scope, $4 query text, $5 limit. */
+/*
+ * $1 tenant, $2 user, $3 scope, $4 query text, $5 limit.  $2 and $3 are
+ * named in the outer WHERE too: with only tenant-wide entities nothing
+ * else would give them a type.
+ */
 static int
 search_sql(struct rq *rq, const char *only, struct buf *b)
 {
@@ -68,12 +72,15 @@ search_sql(struct rq *rq, const char *only, struct buf *b)
 		search_title(d, b);
 		buf_appendf(b, " AS title, ts_rank(search, crm.search_query($4)) "
 		    "AS rank FROM %s WHERE tenant_id = $1 AND deleted_at IS NULL "
-		    "AND search @@ crm.search_query($4) AND crm.in_scope($1, "
-		    "owner_id, $2, %s) ORDER BY rank DESC LIMIT $5)", d->table,
-		    (d->flags & ENT_D_SHARED) ? "'all'" : "$3");
+		    "AND search @@ crm.search_query($4)", d->table);
+		if (!(d->flags & ENT_D_SHARED))	/* scope: see ent.c ENT_SCOPE */
+			buf_appends(b, " AND ($3::text = 'all' OR owner_id = $2 OR "
+			    "crm.in_scope($1, owner_id, $2, $3))");
+		buf_appends(b, " ORDER BY rank DESC LIMIT $5)");
 	}
 	if (n > 0)
-		buf_appends(b, ") u ORDER BY rank DESC, entity, id LIMIT $5) h");
+		buf_appends(b, ") u ORDER BY rank DESC, entity, id LIMIT $5) h "
+		    "WHERE $2::uuid IS NOT NULL AND $3::text IS NOT NULL");
 	return (n);
 }
 

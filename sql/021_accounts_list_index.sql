@@ -1,4 +1,4 @@
--- 013_accounts_list_index.sql: an index for the accounts list's common
+-- 021_accounts_list_index.sql: an index for the accounts list's common
 -- shape, a filter on industry sorted by revenue (bench/run.sh's list
 -- route).  EXPLAIN ANALYZE under crm_app with the tenant set, 5,000
 -- accounts: before, a scan of the tenant's partition and a top-N sort of

@@ -1,4 +1,4 @@
--- 014_begin_user_inline.sql: a cheaper crm.begin_user(), the first
+-- 022_begin_user_inline.sql: a cheaper crm.begin_user(), the first
 -- statement of every request a user makes (sql/007).
 --
 -- 007's begin_user() called crm.check_user(), and both carried SET
