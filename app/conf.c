@@ -102,6 +102,9 @@ static const struct conf_key	conf_keys[] = {
 	INT("CRM_JOB_RETENTION_DAYS", job_retention_days, "30", 1, 3650),
 	INT("CRM_RECYCLE_BIN_DAYS", recycle_bin_days, "30", 1, 3650),
 	INT("CRM_WEBHOOK_MAX_ATTEMPTS", webhook_max_attempts, "8", 1, 50),
+	/* Export files (app/jobexp.c): shared by Kore and crm-worker. */
+	STR("CRM_EXPORTS_DIR", exports_dir, "var/exports"),
+	INT("CRM_EXPORT_TTL_H", export_ttl_h, "24", 1, 720),
 	INT("CRM_WEBHOOK_TIMEOUT_MS", webhook_timeout_ms, "10000", 100, 60000),
 	INT("CRM_WEBHOOK_CONNECT_TIMEOUT_MS", webhook_connect_timeout_ms,
 	    "3000", 100, 60000),

@@ -192,6 +192,8 @@ struct crm_conf {
 	int		 webhook_connect_timeout_ms;
 	int		 webhook_disable_failures; /* CRM_WEBHOOK_DISABLE_FAILURES */
 	int		 webhook_disable_after_s; /* CRM_WEBHOOK_DISABLE_AFTER_S */
+	char		*exports_dir;		/* CRM_EXPORTS_DIR */
+	int		 export_ttl_h;		/* CRM_EXPORT_TTL_H */
 };
 
 extern struct crm_conf	crm_conf;

@@ -9,6 +9,7 @@
  *	jobq.c		jq_     the Redis side: per-tenant queues, leases
  *	jobhook.c	jhook_  one webhook delivery over libcurl (worker only)
  *	jobrun.c	jrun_   claim, run, finish; the job type table; cron
+ *	jobexp.c	jexp_   exports: payload snapshot, CSV/JSONL, the run
  *
  * PostgreSQL (crm.jobs, sql/019_jobs.sql) is the system of record;
  * Redis only carries "<tenant>:<job id>" strings.
@@ -73,5 +74,18 @@ int	 jseal_seal(const uint8_t *, const char *, uint8_t *, size_t *);
 int	 jseal_open(const uint8_t *, const uint8_t *, size_t, char *, size_t);
 void	 jseal_sign(const char *, const char *, const void *, size_t,
 	    char [65]);
+
+/* jobexp.c, the half the request path uses (the rest in jobdb.h). */
+struct ent_desc;
+struct ent_field;
+
+int	 jexp_entity_ok(const char *);
+void	 jexp_csv_field(struct buf *, const char *, size_t);
+void	 jexp_csv_header(struct buf *, json_t *);
+int	 jexp_row(struct buf *, int, json_t *, const char *, size_t);
+char	*jexp_qs(json_t *, const char *, char *, size_t);
+json_t	*jexp_desc_json(const struct ent_desc *, const struct ent_field *);
+json_t	*jexp_columns(const struct ent_desc *, const struct ent_field *);
+int	 jexp_file_ok(const char *);
 
 #endif /* CRM_JOB_H */

@@ -12,8 +12,10 @@
 #include <hiredis/hiredis.h>
 
 #include "job.h"
+#include "ent.h"
 
-#define JDB_MAXP	10
+/* An export page: elist.c's 3 fixed and up to 40 filter parameters. */
+#define JDB_MAXP	44
 
 struct jdb_stmt {
 	const char	*sql;
@@ -87,5 +89,33 @@ int	 jrun_one(struct jrun *);	/* 1 ran a job, 0 none, -1 error */
 int	 jrun_pg_up(struct jrun *);
 int	 jrun_rd_up(struct jrun *);
 void	 jrun_close(struct jrun *);
+
+/*
+ * jobexp.c: exports.  The request path snapshots the descriptor and the
+ * custom fields into the payload (jexp_desc_json, jexp_columns, jexp_qs);
+ * the worker rebuilds them (jexp_desc_load) and writes the file.
+ */
+struct jexp_desc {
+	struct ent_desc		 d;
+	struct ent_field	*fields;	/* owned, NULL-name terminated */
+	struct ent_field	*custom;
+	char			 name[32];
+	char			 singular[32];
+	char			 table[40];
+};
+
+struct jexp_result {
+	long long	 rows;
+	long long	 bytes;
+	char		 file[160];	/* <tenant>.<job>.<csv|jsonl> */
+	int		 retry;		/* on failure: worth another attempt */
+	char		 error[200];
+};
+
+int	 jexp_desc_load(json_t *, struct jexp_desc *);
+void	 jexp_desc_free(struct jexp_desc *);
+int	 jexp_run(struct jrun *, const char *, const char *, json_t *,
+	    struct jexp_result *);
+int	 jexp_cleanup(struct jrun *, const char *, char *, size_t, long *);
 
 #endif /* CRM_JOBDB_H */

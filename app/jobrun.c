@@ -46,7 +46,7 @@ struct jrun_out {
 	int		 http;
 	char		 error[256];
 	struct jdb_stmt	 extra;
-	char		 pbuf[4][64];
+	char		 pbuf[8][192];
 };
 
 struct jrun_type {
@@ -67,6 +67,10 @@ static void	jrun_oldjobs(struct jrun *, struct jrun_job *,
 		    struct jrun_out *);
 static void	jrun_probe(struct jrun *, struct jrun_job *,
 		    struct jrun_out *);
+static void	jrun_export(struct jrun *, struct jrun_job *,
+		    struct jrun_out *);
+static void	jrun_exports_gc(struct jrun *, struct jrun_job *,
+		    struct jrun_out *);
 
 /*
  * Every job type.  "probe" does nothing and succeeds: it measures the
@@ -78,6 +82,8 @@ static const struct jrun_type	jrun_types[] = {
 	{ "cleanup_sessions",	3, 1, jrun_sessions },
 	{ "cleanup_jobs",	3, 1, jrun_oldjobs },
 	{ "probe",		3, 0, jrun_probe },
+	{ "export",		3, 0, jrun_export },
+	{ "cleanup_exports",	3, 1, jrun_exports_gc },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -730,4 +736,80 @@ jrun_webhook(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 	xfree(h.url);
 	xfree(h.type);
 	buf_free(&h.body);
+}
+
+/*
+ * Exports (app/jobexp.c writes the file).  The result, its audit entry
+ * (who, entity, how many rows) and the final progress commit with the
+ * finish; the file is already complete and renamed by then, so a result
+ * never names a partial file.
+ */
+static const char	jrun_export_sql[] =
+	"WITH a AS (INSERT INTO crm.audit_log (tenant_id, id, actor_id, "
+	"actor_kind, action, target_type, target_id, detail) SELECT $1, "
+	"$3::uuid, (j.payload->>'actor')::uuid, j.payload->>'actor_kind', "
+	"'export.completed', 'job', j.id, jsonb_build_object('entity', "
+	"j.payload->>'entity', 'format', j.payload->>'format', 'count', "
+	"$4::bigint) FROM crm.jobs j WHERE j.tenant_id = $1 AND j.id = $2) "
+	"UPDATE crm.jobs SET result = jsonb_build_object('file', $5::text, "
+	"'rows', $4::bigint, 'bytes', $6::bigint, 'format', "
+	"payload->>'format', 'expires_at', to_char((now() + make_interval("
+	"hours => $7::int)) AT TIME ZONE 'UTC', "
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')), progress = "
+	"jsonb_build_object('done', $4::bigint, 'total', $4::bigint) "
+	"WHERE tenant_id = $1 AND id = $2";
+
+static void
+jrun_export(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
+{
+	struct jexp_result	r;
+
+	if (jexp_run(w, j->tenant, j->id, j->payload, &r) == -1) {
+		o->result = r.retry ? JRUN_RETRY : JRUN_FAIL;
+		(void)snprintf(o->error, sizeof(o->error), "%s", r.error);
+		return;
+	}
+	o->result = JRUN_OK;
+	uuid7_new_str(o->pbuf[0]);
+	(void)snprintf(o->pbuf[1], sizeof(o->pbuf[1]), "%lld", r.rows);
+	(void)snprintf(o->pbuf[2], sizeof(o->pbuf[2]), "%s", r.file);
+	(void)snprintf(o->pbuf[3], sizeof(o->pbuf[3]), "%lld", r.bytes);
+	(void)snprintf(o->pbuf[4], sizeof(o->pbuf[4]), "%d",
+	    crm_conf.export_ttl_h);
+	o->extra.sql = jrun_export_sql;
+	o->extra.n = 7;
+	o->extra.p[0] = j->tenant;
+	o->extra.p[1] = j->id;
+	o->extra.p[2] = o->pbuf[0];
+	o->extra.p[3] = o->pbuf[1];
+	o->extra.p[4] = o->pbuf[2];
+	o->extra.p[5] = o->pbuf[3];
+	o->extra.p[6] = o->pbuf[4];
+	log_msg(LOG_LVL_INFO, "export_done", "export %s (tenant %s): %lld "
+	    "rows, %lld bytes", j->id, j->tenant, r.rows, r.bytes);
+}
+
+/* Scheduled: export files past CRM_EXPORT_TTL_H go. */
+static void
+jrun_exports_gc(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
+{
+	char	err[256];
+	long	n;
+
+	if (jexp_cleanup(w, j->tenant, err, sizeof(err), &n) == -1) {
+		log_msg(LOG_LVL_WARN, "job_db_error", "cleanup_exports: %s",
+		    err);
+		o->result = JRUN_RETRY;
+		(void)snprintf(o->error, sizeof(o->error), "database error");
+		return;
+	}
+	o->result = JRUN_OK;
+	(void)snprintf(o->pbuf[0], sizeof(o->pbuf[0]), "%ld", n);
+	o->extra.sql = "UPDATE crm.jobs SET progress = jsonb_build_object("
+	    "'done', $3::int, 'total', $3::int) WHERE tenant_id = $1 "
+	    "AND id = $2";
+	o->extra.n = 3;
+	o->extra.p[0] = j->tenant;
+	o->extra.p[1] = j->id;
+	o->extra.p[2] = o->pbuf[0];
 }

@@ -10,8 +10,12 @@
  * request holding an Idempotency-Key hands its reply to idem.c.
  */
 
+#include <sys/stat.h>
+
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "srv.h"
 
@@ -56,6 +60,39 @@ reply_raw(struct rq *rq, int status, const char *ctype, const void *data,
 	reply_headers(rq, ctype);
 	http_response(rq->req, status, data, len);
 	idem_capture(rq, status, ctype, data, len);
+	rq->status = status;
+	rq->done = 1;
+	return (RQ_DONE);
+}
+
+/*
+ * A file, sent by Kore from its file reference (sendfile, or a mapping
+ * under TLS): never read into the worker's memory, however big.  -1 (and
+ * nothing sent) when the file cannot be opened.  Never idempotent-captured:
+ * only GETs send files.
+ */
+int
+reply_file(struct rq *rq, int status, const char *ctype, const char *path)
+{
+	struct kore_server	*srv = rq->req->owner->owner->server;
+	struct kore_fileref	*ref;
+	struct stat		 st;
+	int			 fd;
+
+	if (rq->done)
+		crm_fatal("second reply to request %s", rq->id);
+	if ((ref = kore_fileref_get(path, srv->tls)) == NULL) {
+		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+			return (-1);
+		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    (ref = kore_fileref_create(srv, path, fd, st.st_size,
+		    &st.st_mtim)) == NULL) {
+			(void)close(fd);
+			return (-1);
+		}
+	}
+	reply_headers(rq, ctype);
+	http_response_fileref(rq->req, status, ref);
 	rq->status = status;
 	rq->done = 1;
 	return (RQ_DONE);

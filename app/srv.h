@@ -245,6 +245,7 @@ int	 reply_problem(struct rq *, enum problem_code, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	 reply_problem_json(struct rq *, json_t *);	/* steals */
 int	 reply_has_header(struct rq *, const char *);
+int	 reply_file(struct rq *, int, const char *, const char *); /* -1 */
 
 /*
  * db.c: the only code that talks to PostgreSQL on the request path.

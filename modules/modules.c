@@ -21,6 +21,7 @@ extern const struct crm_module	products_module;
 extern const struct crm_module	price_books_module;
 extern const struct crm_module	webhooks_module;
 extern const struct crm_module	jobs_module;
+extern const struct crm_module	exports_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -43,5 +44,6 @@ const struct crm_module *crm_modules[] = {
 	&price_books_module,
 	&webhooks_module,
 	&jobs_module,
+	&exports_module,
 	NULL
 };

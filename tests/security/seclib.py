@@ -139,6 +139,7 @@ class Tenant:
         self.custom_fields = []  # custom field definition ids
         self.webhooks = []       # webhook ids (disabled after one event)
         self.jobs = []           # job ids (the webhook's delivery)
+        self.exports = []        # export job ids (the owner's)
         self.forged = None       # a token that must be refused
 
     @property
@@ -167,6 +168,7 @@ class Tenant:
             "custom-fields": list(self.custom_fields),
             "webhooks": list(self.webhooks),
             "jobs": list(self.jobs),
+            "exports": list(self.exports),
             "tenant": [self.id],
         }
         by.update({k: list(v) for k, v in self.records.items()})
@@ -287,6 +289,11 @@ def _build_tenant(base_url, letter, run):
     b = _ok(send(owner, "GET", "/v1/jobs?type=webhook"), 200, "GET /v1/jobs")
     t.jobs.extend(j["id"] for j in b["data"])
     assert t.jobs, "no delivery job for the webhook"
+    # An export job: GET /v1/exports/{id}/download is probed with real
+    # foreign export ids (a finished one serves its file to its owner only).
+    b = _ok(send(owner, "POST", "/v1/exports", body={"entity": "accounts"}),
+            202, "POST /v1/exports")
+    t.exports.append(b["id"])
     b = _ok(send(owner, "POST", "/v1/custom-fields",
                  body={"entity": "accounts", "name": "sec_" + run,
                        "label": "Sec", "type": "text"}),

@@ -189,6 +189,10 @@ MATRIX = {
         ("webhooks:update", ADMIN),
     "GET /v1/jobs": ("jobs:read", "1AAA3A33331"),
     "GET /v1/jobs/{id}": ("jobs:read", "1AAA3A33331"),
+    # exports (modules/integrations/exports.c); <entity>:export is checked
+    # in the handler on top of the route's permission
+    "POST /v1/exports": ("exports:create", "1AAA3A33331"),
+    "GET /v1/exports/{id}/download": ("exports:create", "1AAA3A33331"),
 }
 
 # app/perm.c's built-in roles.
@@ -341,7 +345,7 @@ def concrete(world, method, path):
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
            "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
            "custom-fields": A.custom_fields[0], "webhooks": A.webhooks[0],
-           "jobs": A.jobs[0]}
+           "jobs": A.jobs[0], "exports": A.exports[0]}
     for kind in RECORD_KINDS:
         own[kind] = A.records[kind][0]
     res = resource_of(path)
