@@ -1,4 +1,4 @@
--- 020_exports.sql: exports (app/jobexp.c, modules/integrations/exports.c).
+-- 023_exports.sql: exports (app/jobexp.c, modules/integrations/exports.c).
 --
 -- An export job's row says who asked (created_by: only that user may
 -- download, everyone else gets the 404 of a missing job) and, once done,
