@@ -705,10 +705,8 @@ elist_sql(const struct elist *l, const struct ent_desc *d, struct buf *out)
 	buf_appends(out, " AS _j");
 	for (i = 0; i < l->nsort; i++)
 		elist_key(out, &l->sort[i], i);
-	/* The scope test as ent.c's ENT_SCOPE: no function call for "all". */
 	buf_appendf(out, " FROM %s WHERE tenant_id = $1 AND deleted_at IS NULL "
-	    "AND ($3::text = 'all' OR owner_id = $2 OR "
-	    "crm.in_scope($1, owner_id, $2, $3))", d->table);
+	    "AND " ENT_SCOPE_SQL("$1", "owner_id", "$2", "$3"), d->table);
 	buf_append(out, l->where.data, l->where.len);
 	buf_appends(out, " ORDER BY ");
 	for (i = 0; i < l->nsort; i++)

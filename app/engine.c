@@ -145,6 +145,19 @@ eng_entity(struct rq *rq)
 	crm_fatal("route %s has no entity", rq->route->path);
 }
 
+/* A registered entity by its route name ("price-books"), or NULL. */
+const struct ent_desc *
+eng_find(const char *name)
+{
+	int	i;
+
+	for (i = 0; name != NULL && i < eng_count; i++) {
+		if (strcmp(eng_entities[i].desc->name, name) == 0)
+			return (eng_entities[i].desc);
+	}
+	return (NULL);
+}
+
 /* Every registered entity, for the OpenAPI document and search. */
 const struct ent_desc *
 eng_desc_at(int i)
@@ -815,9 +828,7 @@ eng_batch_allowed(struct rq *rq, enum eng_bop kind)
 
 	(void)snprintf(perm, sizeof(perm), "%s:%s", eng_entity(rq)->desc->name,
 	    eng_bop_names[kind]);
-	return (perm_allows(rq->who.grants, perm) &&
-	    (rq->who.kind != PRINC_APIKEY ||
-	    perm_key_allows(rq->who.scopes, perm)));
+	return (pipe_allows(rq, perm));
 }
 
 /* One operation's statement and parameters, appended to b. */

@@ -683,17 +683,8 @@ ent_sql_json(const struct ent_desc *d, struct buf *out)
 	ent_sql_json_sel(d, NULL, out);
 }
 
-/*
- * The record scope test every statement on an existing record carries.
- * crm.in_scope() cannot be inlined (its EXISTS is a sublink, and it has
- * SET search_path), so each call runs the SQL-function executor, which
- * plans its body again in every statement: ~40% of PostgreSQL's time on
- * a get by id (pgbench, bench/pgb).  The scopes "all" and own are decided
- * here without the call; OR evaluates left to right, so only "team"
- * reaches the function, with the same arguments and the same answer.
- */
-#define ENT_SCOPE	"($4::text = 'all' OR owner_id = $3 OR "		\
-			    "crm.in_scope($1, owner_id, $3, $4))"
+/* The record scope test every statement on an existing record carries. */
+#define ENT_SCOPE	ENT_SCOPE_SQL("$1", "owner_id", "$3", "$4")
 
 /* $1 tenant, $2 id, $3 user, $4 scope. */
 void

@@ -389,6 +389,20 @@ pipe_handler(struct rq *rq)
 	return (rq->route->fn(rq));
 }
 
+/*
+ * Does the caller hold perm ("<resource>:<action>")?  Its role's grants,
+ * and for an API key its scopes too.  The permission step asks this for
+ * the route; handlers ask it for what a request does beyond the route
+ * (a batch's deletes, what a lead conversion creates, an export).
+ */
+int
+pipe_allows(struct rq *rq, const char *perm)
+{
+	return (perm_allows(rq->who.grants, perm) &&
+	    (rq->who.kind != PRINC_APIKEY ||
+	    perm_key_allows(rq->who.scopes, perm)));
+}
+
 /* Accessors for handlers. */
 
 const char *

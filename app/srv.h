@@ -118,6 +118,7 @@ void	 eng_register(const struct ent_desc *);
 void	 eng_parent_check(const struct ent_desc *);
 const struct ent_desc	*eng_desc(struct rq *);
 const struct ent_desc	*eng_desc_at(int);
+const struct ent_desc	*eng_find(const char *);
 const char	*eng_scope(struct rq *);
 void	 eng_reset(struct rq *);
 
@@ -232,6 +233,7 @@ void	 pipe_wake(struct rq *);
 const char	*pipe_param(struct rq *, int);
 const char	*pipe_header(struct rq *, const char *);
 const char	*pipe_query(struct rq *);
+int	 pipe_allows(struct rq *, const char *);
 const struct route	*pipe_route_at(int, const struct crm_module **);
 int	 pipe_route_count(void);
 void	 pipe_worker_init(void);

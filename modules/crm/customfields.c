@@ -61,20 +61,6 @@ static const char	cf_delete_sql[] =
 	"DELETE FROM crm.custom_fields WHERE tenant_id = $1 AND id = $2 "
 	"RETURNING entity, name";
 
-/* The entity a definition may name: one the engine serves. */
-static const struct ent_desc *
-cf_entity(const char *name)
-{
-	const struct ent_desc	*d;
-	int			 i;
-
-	for (i = 0; name != NULL && (d = eng_desc_at(i)) != NULL; i++) {
-		if (strcmp(d->name, name) == 0)
-			return (d);
-	}
-	return (NULL);
-}
-
 /* ^[a-z][a-z0-9_]{0,39}$, the CHECK on crm.custom_fields.name. */
 static int
 cf_name_ok(const char *s)
@@ -205,7 +191,7 @@ cf_parse_create(struct rq *rq, struct val *v, struct cf_in *in)
 	val_init(v, rq->body);
 	val_only(v, fields);
 	in->entity = val_str(v, "entity", 1, 1, 40);
-	if (in->entity != NULL && cf_entity(in->entity) == NULL)
+	if (in->entity != NULL && eng_find(in->entity) == NULL)
 		val_error(v, "entity", "invalid_value", "no such entity");
 	in->name = val_str(v, "name", 1, 1, 40);
 	if (in->name != NULL && !cf_name_ok(in->name))
@@ -219,7 +205,7 @@ cf_parse_create(struct rq *rq, struct val *v, struct cf_in *in)
 	    (t == ENT_ENUM || t == ENT_MULTI_ENUM));
 	in->ref = val_str(v, "ref_entity", in->type != NULL && t == ENT_REF,
 	    1, 40);
-	if (in->ref != NULL && cf_entity(in->ref) == NULL)
+	if (in->ref != NULL && eng_find(in->ref) == NULL)
 		val_error(v, "ref_entity", "invalid_value", "no such entity");
 	if (in->type != NULL && ((in->options != NULL) !=
 	    (t == ENT_ENUM || t == ENT_MULTI_ENUM) ||
@@ -245,7 +231,7 @@ cf_list(struct rq *rq)
 	char		 entity[48] = "";
 
 	if (qs != NULL && (strncmp(qs, "entity=", 7) != 0 ||
-	    strlen(qs + 7) >= sizeof(entity) || cf_entity(qs + 7) == NULL))
+	    strlen(qs + 7) >= sizeof(entity) || eng_find(qs + 7) == NULL))
 		return (reply_problem(rq, PROB_INVALID_QUERY,
 		    "supported: entity=<an entity name>"));
 	if (qs != NULL)
@@ -337,7 +323,7 @@ cf_create(struct rq *rq)
 	audit_add(b, rq, "custom_field.created", "custom_field", id,
 	    json_pack("{s:s,s:s}", "entity", in.entity, "name", in.name));
 	cf_reselect(b, rq, id);
-	cfc_drop(rq->who.tenant, cf_entity(in.entity));
+	cfc_drop(rq->who.tenant, eng_find(in.entity));
 	xfree(in.options);
 	return (db_run(rq, b, cf_created));
 }
@@ -405,7 +391,7 @@ cf_delete_values(struct rq *rq)
 	if (!db_ok(rq))
 		return (db_reply_error(rq));
 	res = db_res(rq, 0);
-	if (PQntuples(res) != 1 || (d = cf_entity(PQgetvalue(res, 0, 0))) ==
+	if (PQntuples(res) != 1 || (d = eng_find(PQgetvalue(res, 0, 0))) ==
 	    NULL)			/* the open tx rolls back */
 		return (reply_problem(rq, PROB_NOT_FOUND, "no such resource"));
 	(void)snprintf(name, sizeof(name), "%s", PQgetvalue(res, 0, 1));

@@ -60,8 +60,9 @@ const struct ent_desc	deals_desc = {
 
 static const char	deals_history_sql[] =
 	"SELECT EXISTS (SELECT 1 FROM crm.deals WHERE tenant_id = $1 AND "
-	"id = $2 AND deleted_at IS NULL AND ($4::text = 'all' OR owner_id = "
-	"$3 OR crm.in_scope($1, owner_id, $3, $4))), coalesce((SELECT json_agg(json_build_object('id', h.id, "
+	"id = $2 AND deleted_at IS NULL AND "
+	ENT_SCOPE_SQL("$1", "owner_id", "$3", "$4") "), "
+	"coalesce((SELECT json_agg(json_build_object('id', h.id, "
 	"'pipeline_id', h.pipeline_id, 'from_stage_id', h.from_stage_id, "
 	"'to_stage_id', h.to_stage_id, 'changed_at', "
 	DEALS_TS("h.changed_at") ", 'changed_by', h.changed_by, 'amount', "

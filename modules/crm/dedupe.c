@@ -205,14 +205,6 @@ dedupe_fill(const struct ent_desc *d, struct buf *b)
 	buf_appendc(b, '}');
 }
 
-static int
-dedupe_may_delete(struct rq *rq, const char *perm)
-{
-	return (perm_allows(rq->who.grants, perm) &&
-	    (rq->who.kind != PRINC_APIKEY ||
-	    perm_key_allows(rq->who.scopes, perm)));
-}
-
 /* The survivor as GET shows it, with "merged": [ids] added. */
 static int
 dedupe_merge_done(struct rq *rq)
@@ -281,7 +273,7 @@ dedupe_merge(struct rq *rq)
 	dedupe_fill(d, &arr);
 	db_param(b, buf_cstr(&arr));
 	buf_free(&arr);
-	db_param(b, dedupe_may_delete(rq, perm) ? NULL : perm);
+	db_param(b, pipe_allows(rq, perm) ? NULL : perm);
 	db_stmt(b, st->sql);
 	db_param(b, rq->who.tenant);
 	db_param(b, st->id);

@@ -96,13 +96,10 @@ static const struct ent_desc *
 leads_find(const char *name)
 {
 	const struct ent_desc	*d;
-	int			 i;
 
-	for (i = 0; (d = eng_desc_at(i)) != NULL; i++) {
-		if (strcmp(d->name, name) == 0)
-			return (d);
-	}
-	crm_fatal("lead conversion needs the %s entity", name);
+	if ((d = eng_find(name)) == NULL)
+		crm_fatal("lead conversion needs the %s entity", name);
+	return (d);
 }
 
 /* One created record: its JSON as GET shows it, from CTE `l` column c. */
@@ -231,16 +228,6 @@ leads_convert_body(struct rq *rq, struct val *v, struct leads_conv *c)
 	return (val_failed(v) ? -1 : 0);
 }
 
-static const char *
-leads_lacks(struct rq *rq, const char *perm)
-{
-	if (!perm_allows(rq->who.grants, perm) ||
-	    (rq->who.kind == PRINC_APIKEY &&
-	    !perm_key_allows(rq->who.scopes, perm)))
-		return (perm);
-	return (NULL);
-}
-
 static int
 leads_convert_done(struct rq *rq)
 {
@@ -292,11 +279,11 @@ leads_convert(struct rq *rq)
 	if (leads_convert_body(rq, &v, c) == -1)
 		return (reply_problem_json(rq, val_problem(&v)));
 	val_free(&v);
-	if ((c->lacks = leads_lacks(rq, "contacts:create")) == NULL &&
+	if ((c->lacks = (pipe_allows(rq, "contacts:create") ? NULL : "contacts:create")) == NULL &&
 	    c->account[0] == '\0')
-		c->lacks = leads_lacks(rq, "accounts:create");
+		c->lacks = (pipe_allows(rq, "accounts:create") ? NULL : "accounts:create");
 	if (c->lacks == NULL && c->deal != NULL)
-		c->lacks = leads_lacks(rq, "deals:create");
+		c->lacks = (pipe_allows(rq, "deals:create") ? NULL : "deals:create");
 	b = db_batch(rq, DB_TX);
 	db_stmt(b, leads_convert_sql);
 	db_param(b, rq->who.tenant);

@@ -43,9 +43,7 @@ search_readable(struct rq *rq, const struct ent_desc *d)
 	char	perm[64];
 
 	(void)snprintf(perm, sizeof(perm), "%s:read", d->name);
-	return (perm_allows(rq->who.grants, perm) &&
-	    (rq->who.kind != PRINC_APIKEY ||
-	    perm_key_allows(rq->who.scopes, perm)));
+	return (pipe_allows(rq, perm));
 }
 
 /*
@@ -73,9 +71,9 @@ search_sql(struct rq *rq, const char *only, struct buf *b)
 		buf_appendf(b, " AS title, ts_rank(search, crm.search_query($4)) "
 		    "AS rank FROM %s WHERE tenant_id = $1 AND deleted_at IS NULL "
 		    "AND search @@ crm.search_query($4)", d->table);
-		if (!(d->flags & ENT_D_SHARED))	/* scope: see ent.c ENT_SCOPE */
-			buf_appends(b, " AND ($3::text = 'all' OR owner_id = $2 OR "
-			    "crm.in_scope($1, owner_id, $2, $3))");
+		if (!(d->flags & ENT_D_SHARED))
+			buf_appends(b, " AND " ENT_SCOPE_SQL("$1", "owner_id",
+			    "$2", "$3"));
 		buf_appends(b, " ORDER BY rank DESC LIMIT $5)");
 	}
 	if (n > 0)
@@ -128,19 +126,6 @@ search_parse(struct rq *rq, struct search_q *sq, const char **bad)
 	return (rc);
 }
 
-static int
-search_known(const char *name)
-{
-	const struct ent_desc	*d;
-	int			 i;
-
-	for (i = 0; (d = eng_desc_at(i)) != NULL; i++) {
-		if (strcmp(d->name, name) == 0)
-			return (1);
-	}
-	return (0);
-}
-
 static void
 search_free(void *h)
 {
@@ -169,7 +154,7 @@ search_get(struct rq *rq)
 	const char	*bad = NULL;
 
 	if (search_parse(rq, &sq, &bad) == -1 ||
-	    (sq.entity[0] && !search_known(sq.entity)))
+	    (sq.entity[0] && eng_find(sq.entity) == NULL))
 		return (reply_problem(rq, PROB_INVALID_QUERY, "q is required "
 		    "(1 to 255 characters); limit is 1 to %d; entity names one "
 		    "entity", SEARCH_MAXLIMIT));

@@ -33,8 +33,8 @@
  */
 static const char	timeline_sql[] =
 	"WITH rec AS (SELECT 1 FROM %s WHERE tenant_id = $1 AND id = $2 AND "
-	"deleted_at IS NULL AND ($4::text = 'all' OR owner_id = $3 OR "
-	"crm.in_scope($1, owner_id, $3, $4))), items AS (SELECT t.at, t.id, jsonb_build_object('kind', 'change', "
+	"deleted_at IS NULL AND " ENT_SCOPE_SQL("$1", "owner_id", "$3", "$4")
+	"), items AS (SELECT t.at, t.id, jsonb_build_object('kind', 'change', "
 	"'id', t.id, 'at', " TIMELINE_TS("t.at") ", 'action', t.action, "
 	"'actor_id', t.actor_id, 'changes', t.changes) AS j "
 	"FROM crm.timeline t WHERE EXISTS (SELECT 1 FROM rec) AND "
@@ -50,8 +50,8 @@ static const char	timeline_sql[] =
 	"a.tenant_id = k.tenant_id AND a.id = k.activity_id "
 	"WHERE $6::boolean AND EXISTS (SELECT 1 FROM rec) AND "
 	"k.tenant_id = $1 AND k.entity = $5 AND k.record_id = $2 AND "
-	"a.deleted_at IS NULL AND ($4::text = 'all' OR a.owner_id = $3 OR "
-	"crm.in_scope($1, a.owner_id, $3, $4))), "
+	"a.deleted_at IS NULL AND "
+	ENT_SCOPE_SQL("$1", "a.owner_id", "$3", "$4") "), "
 	"page AS (SELECT at, id, j FROM items WHERE $7::bigint IS NULL OR "
 	"(at, id) < ('epoch'::timestamptz + $7::bigint * "
 	"interval '1 microsecond', $8::uuid) ORDER BY at DESC, id DESC "
@@ -178,10 +178,7 @@ timeline_done(struct rq *rq)
 static int
 timeline_activities(struct rq *rq)
 {
-	if (!perm_allows(rq->who.grants, "activities:read"))
-		return (0);
-	return (rq->who.kind != PRINC_APIKEY ||
-	    perm_key_allows(rq->who.scopes, "activities:read"));
+	return (pipe_allows(rq, "activities:read"));
 }
 
 int

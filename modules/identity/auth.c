@@ -662,13 +662,11 @@ auth_ratelimit(struct rq *rq)
 static int
 auth_permission(struct rq *rq)
 {
-	struct principal	*p = &rq->who;
 	const char		*perm = rq->route->perm;
 
 	if (strcmp(perm, "authenticated") == 0)
 		return (PIPE_NEXT);
-	if (!perm_allows(p->grants, perm) ||
-	    (p->kind == PRINC_APIKEY && !perm_key_allows(p->scopes, perm)))
+	if (!pipe_allows(rq, perm))
 		return (reply_problem(rq, PROB_FORBIDDEN,
 		    "this credential lacks %s", perm));
 	return (PIPE_NEXT);

@@ -46,28 +46,13 @@ static const char	exp_file_sql[] =
 	"AND result ? 'file' AND NOT result ? 'removed_at' "
 	"AND (result->>'expires_at')::timestamptz > now()";
 
-static const struct ent_desc *
-exp_desc(const char *name)
-{
-	const struct ent_desc	*d;
-	int			 i;
-
-	for (i = 0; (d = eng_desc_at(i)) != NULL; i++) {
-		if (strcmp(d->name, name) == 0)
-			return (d);
-	}
-	return (NULL);
-}
-
 static int
 exp_allowed(struct rq *rq, const char *entity)
 {
 	char	perm[64];
 
 	(void)snprintf(perm, sizeof(perm), "%s:export", entity);
-	return (perm_allows(rq->who.grants, perm) &&
-	    (rq->who.kind != PRINC_APIKEY ||
-	    perm_key_allows(rq->who.scopes, perm)));
+	return (pipe_allows(rq, perm));
 }
 
 /* fields: names among the default columns; NULL (with v failed) if not. */
@@ -259,7 +244,7 @@ exp_create(struct rq *rq)
 	if (val_failed(&v))
 		return (auth_reply_val(rq, &v));
 	val_free(&v);
-	if ((d = exp_desc(entity)) == NULL)
+	if ((d = eng_find(entity)) == NULL)
 		return (reply_problem(rq, PROB_NOT_FOUND, "no such entity"));
 	if (!exp_allowed(rq, entity))
 		return (reply_problem(rq, PROB_FORBIDDEN, "exporting %s needs "
