@@ -127,7 +127,8 @@ void
 db_worker_init(void)
 {
 	(void)snprintf(db_options, sizeof(db_options),
-	    "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d",
+	    "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d "
+	    "-c DateStyle=ISO",
 	    crm_conf.db_statement_timeout_ms,
 	    crm_conf.request_timeout_ms * 2);
 	kore_timer_add(db_tick, DB_TICK_MS, NULL, 0);

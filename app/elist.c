@@ -686,23 +686,58 @@ elist_key(struct buf *b, const struct elist_sort *k, int i)
 		buf_appendf(b, ", (%s)::text AS _k%d", k->expr, i);
 }
 
+static void	elist_rest(const struct elist *, const struct ent_desc *,
+		    struct buf *);
+
 /*
  * SELECT record, key... FROM the table: $1 tenant, $2 user, $3 record
  * scope, then l->params.  One row more than the limit is asked for: its
  * presence is what says there is a next page.
  */
-void
-elist_sql(const struct elist *l, const struct ent_desc *d, struct buf *out)
+static int
+elist_select(const struct elist *l, const struct ent_desc *d, int plain,
+    struct buf *out)
 {
 	const char	*names[ELIST_MAXMEMBERS + 2];
-	int		 i;
+	int		 i, n = 1;
 
 	for (i = 0; i < l->nfields; i++)
 		names[i] = l->fields[i];
 	names[i] = NULL;
 	buf_appends(out, "SELECT ");
-	ent_sql_json_sel(d, l->nfields > 0 ? names : NULL, out);
-	buf_appends(out, " AS _j");
+	if (plain)
+		n = ent_sql_cols(d, l->nfields > 0 ? names : NULL, out);
+	else {
+		ent_sql_json_sel(d, l->nfields > 0 ? names : NULL, out);
+		buf_appends(out, " AS _j");
+	}
+	elist_rest(l, d, out);
+	return (n);
+}
+
+/* The record as one JSON column (exports), then the sort keys. */
+void
+elist_sql(const struct elist *l, const struct ent_desc *d, struct buf *out)
+{
+	(void)elist_select(l, d, 0, out);
+}
+
+/*
+ * The record as plain columns for ent_render() (the API's lists), then
+ * the sort keys; returns how many record columns come first.
+ */
+int
+elist_sql_cols(const struct elist *l, const struct ent_desc *d,
+    struct buf *out)
+{
+	return (elist_select(l, d, 1, out));
+}
+
+static void
+elist_rest(const struct elist *l, const struct ent_desc *d, struct buf *out)
+{
+	int	i;
+
 	for (i = 0; i < l->nsort; i++)
 		elist_key(out, &l->sort[i], i);
 	buf_appendf(out, " FROM %s WHERE tenant_id = $1 AND deleted_at IS NULL "

@@ -21,7 +21,8 @@
 
 struct eng_entity {
 	const struct ent_desc	*desc;
-	char			*get_sql;
+	char			*get_sql;	/* ent_sql_get_cols */
+	int			 get_ncols;	/* then version */
 	char			*delete_sql;
 	char			*restore_sql;
 };
@@ -69,6 +70,18 @@ eng_build(const struct ent_desc *d, void (*fn)(const struct ent_desc *,
 	s = xstrdup(buf_cstr(&b));
 	buf_free(&b);
 	return (s);
+}
+
+static int
+eng_ncols(const struct ent_desc *d, const char *const *names)
+{
+	struct buf	b;
+	int		n;
+
+	buf_init(&b, 1024);
+	n = ent_sql_cols(d, names, &b);
+	buf_free(&b);
+	return (n);
 }
 
 /*
@@ -124,7 +137,8 @@ eng_register(const struct ent_desc *d)
 		crm_fatal("too many entities");
 	e = &eng_entities[eng_count++];
 	e->desc = d;
-	e->get_sql = eng_build(d, ent_sql_get);
+	e->get_sql = eng_build(d, ent_sql_get_cols);
+	e->get_ncols = eng_ncols(d, NULL);
 	e->delete_sql = eng_build(d, ent_sql_delete);
 	e->restore_sql = eng_build(d, ent_sql_restore);
 }
@@ -339,16 +353,66 @@ eng_reply_db(struct rq *rq)
 	return (eng_reply_db_at(rq, ""));
 }
 
-/* GET /v1/{entity}/{id}; also the end of a restore: one record or 404. */
+/* GET /v1/{entity}/{id} and the end of a restore: one record or 404. */
 
 static int
-eng_record_done(struct rq *rq)
+eng_restore_done(struct rq *rq)
 {
 	if (!db_ok(rq))
 		return (eng_reply_db(rq));
 	if (PQntuples(db_res(rq, 0)) != 1)
 		return (eng_not_found(rq));
 	return (eng_reply_record(rq, 200, db_res(rq, 0), 0, 1));
+}
+
+/* A row of a read's result, for ent_render(). */
+struct eng_row {
+	PGresult	*res;
+	int		 row;
+};
+
+static const char *
+eng_col(void *arg, int col, size_t *len)
+{
+	struct eng_row	*r = arg;
+
+	if (PQgetisnull(r->res, r->row, col))
+		return (NULL);
+	*len = (size_t)PQgetlength(r->res, r->row, col);
+	return (PQgetvalue(r->res, r->row, col));
+}
+
+static void
+eng_render(const struct ent_desc *d, const char *const *names,
+    PGresult *res, int row, struct buf *out)
+{
+	struct eng_row	r = { res, row };
+
+	ent_render(d, names, eng_col, &r, out);
+}
+
+static int
+eng_record_done(struct rq *rq)
+{
+	const struct eng_entity	*e = eng_entity(rq);
+	PGresult		*res;
+	struct buf		 out;
+	char			 etag[32];
+
+	if (!db_ok(rq))
+		return (eng_reply_db(rq));
+	res = db_res(rq, 0);
+	if (PQntuples(res) != 1)
+		return (eng_not_found(rq));
+	(void)snprintf(etag, sizeof(etag), "\"%s\"",
+	    PQgetvalue(res, 0, e->get_ncols));
+	reply_header(rq, "etag", etag);
+	buf_init(&out, 1024);
+	eng_render(e->desc, NULL, res, 0, &out);
+	reply_raw(rq, 200, "application/json; charset=utf-8", out.data,
+	    out.len);
+	buf_free(&out);
+	return (RQ_DONE);
 }
 
 static int
@@ -380,6 +444,7 @@ eng_get(struct rq *rq)
 struct eng_list {
 	struct elist	 l;
 	struct buf	 sql;
+	int		 ncols;		/* record columns before the keys */
 };
 
 static void
@@ -400,8 +465,8 @@ eng_list_cursor(struct eng_list *st, PGresult *res, int row, struct buf *out)
 	int		 i;
 
 	for (i = 0; i < st->l.nsort; i++)
-		keys[i] = PQgetisnull(res, row, i + 1) ? NULL :
-		    PQgetvalue(res, row, i + 1);
+		keys[i] = PQgetisnull(res, row, st->ncols + i) ? NULL :
+		    PQgetvalue(res, row, st->ncols + i);
 	c = elist_cursor(&st->l, keys);
 	buf_appendf(out, "\"%s\"", c);
 	xfree(c);
@@ -411,12 +476,16 @@ static int
 eng_list_done(struct rq *rq)
 {
 	struct eng_list	*st = rq->h;
+	const char	*names[ELIST_MAXMEMBERS + 1];
 	PGresult	*res;
 	struct buf	 out;
 	int		 i, n;
 
 	if (!db_ok(rq))
 		return (eng_reply_db(rq));
+	for (i = 0; i < st->l.nfields; i++)
+		names[i] = st->l.fields[i];
+	names[i] = NULL;
 	res = db_res(rq, 0);
 	n = PQntuples(res) > st->l.limit ? st->l.limit : PQntuples(res);
 	buf_init(&out, 256 + (size_t)n * 512);
@@ -424,7 +493,8 @@ eng_list_done(struct rq *rq)
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			buf_appendc(&out, ',');
-		buf_append(&out, PQgetvalue(res, i, 0), PQgetlength(res, i, 0));
+		eng_render(eng_entity(rq)->desc, st->l.nfields > 0 ? names :
+		    NULL, res, i, &out);
 	}
 	buf_appends(&out, "],\"next_cursor\":");
 	if (PQntuples(res) > st->l.limit)
@@ -474,7 +544,7 @@ eng_list(struct rq *rq)
 		}
 		return (eng_list_bad(rq, &st->l));
 	}
-	elist_sql(&st->l, d, &st->sql);
+	st->ncols = elist_sql_cols(&st->l, d, &st->sql);
 	b = db_batch(rq, DB_TX | DB_READONLY);
 	db_stmt(b, buf_cstr(&st->sql));
 	db_param(b, rq->who.tenant);
@@ -691,7 +761,7 @@ eng_bin(struct rq *rq, int restore)
 	db_stmt(b, restore ? e->restore_sql : e->delete_sql);
 	eng_params(b, rq, id, 1);
 	eng_event_id(b);
-	return (db_run(rq, b, restore ? eng_record_done : eng_delete_done));
+	return (db_run(rq, b, restore ? eng_restore_done : eng_delete_done));
 }
 
 int

@@ -45,6 +45,18 @@ static int	ent_b_object(const struct ent_field *, json_t *, char **,
 static int	ent_b_array(const struct ent_field *, json_t *, char **,
 		    const char **);
 
+/*
+ * How ent_render() writes a column's text (PostgreSQL's output form, with
+ * DateStyle ISO, which app/db.c sets on every connection).
+ */
+enum ent_out {
+	ENT_OUT_STR,		/* a JSON string */
+	ENT_OUT_RAW,		/* already JSON: bigint, jsonb, to_json() */
+	ENT_OUT_NUM,		/* numeric: a number; NaN, Infinity a string */
+	ENT_OUT_BOOL,		/* t / f */
+	ENT_OUT_TS		/* timestamp in UTC -> RFC 3339, ms, Z */
+};
+
 /* One row per type, in enum order (checked by ent_test). */
 static const struct {
 	enum ent_type	 type;
@@ -53,26 +65,44 @@ static const struct {
 	int		 max;		/* default length limit */
 	const char	*json;		/* column -> JSON; %s is the column */
 	const char	*sqltype;	/* information_schema data_type */
+	const char	*col;		/* column -> text for ent_render */
+	enum ent_out	 out;		/* how ent_render writes that text */
 } ent_types[] = {
-	{ ENT_TEXT,	  "text",	ent_b_text,	200,	"%s", "text" },
-	{ ENT_LONGTEXT,	  "long_text",	ent_b_text,	20000,	"%s", "text" },
-	{ ENT_INT,	  "integer",	ent_b_int,	0,	"%s", "bigint" },
-	{ ENT_NUMBER,	  "number",	ent_b_number,	0,	"%s", "numeric" },
+	{ ENT_TEXT,	  "text",	ent_b_text,	200,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_LONGTEXT,	  "long_text",	ent_b_text,	20000,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_INT,	  "integer",	ent_b_int,	0,	"%s", "bigint",
+	    "%s", ENT_OUT_RAW },
+	{ ENT_NUMBER,	  "number",	ent_b_number,	0,	"%s", "numeric",
+	    "%s", ENT_OUT_NUM },
 	{ ENT_MONEY,	  "money",	ent_b_money,	0,	"%s::text",
-	    "numeric" },
-	{ ENT_CURRENCY,	  "currency",	ent_b_pattern,	3,	"%s", "text" },
-	{ ENT_DATE,	  "date",	ent_b_pattern,	10,	"%s", "date" },
+	    "numeric", "%s", ENT_OUT_STR },
+	{ ENT_CURRENCY,	  "currency",	ent_b_pattern,	3,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_DATE,	  "date",	ent_b_pattern,	10,	"%s", "date",
+	    "%s", ENT_OUT_STR },
 	{ ENT_DATETIME,	  "datetime",	ent_b_pattern,	40,
-	    ENT_TS("%s"), "timestamp with time zone" },
-	{ ENT_BOOL,	  "boolean",	ent_b_bool,	0,	"%s", "boolean" },
-	{ ENT_ENUM,	  "enum",	ent_b_enum,	64,	"%s", "text" },
-	{ ENT_MULTI_ENUM, "multi_enum",	ent_b_multi,	64,	"%s", "ARRAY" },
-	{ ENT_EMAIL,	  "email",	ent_b_pattern,	254,	"%s", "text" },
-	{ ENT_PHONE,	  "phone",	ent_b_pattern,	40,	"%s", "text" },
-	{ ENT_URL,	  "url",	ent_b_pattern,	2000,	"%s", "text" },
-	{ ENT_REF,	  "ref",	ent_b_ref,	0,	"%s", "uuid" },
-	{ ENT_OBJECT,	  "object",	ent_b_object,	4096,	"%s", "jsonb" },
-	{ ENT_ARRAY,	  "array",	ent_b_array,	65536,	"%s", "jsonb" },
+	    ENT_TS("%s"), "timestamp with time zone",
+	    "(%s AT TIME ZONE 'UTC')", ENT_OUT_TS },
+	{ ENT_BOOL,	  "boolean",	ent_b_bool,	0,	"%s", "boolean",
+	    "%s", ENT_OUT_BOOL },
+	{ ENT_ENUM,	  "enum",	ent_b_enum,	64,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_MULTI_ENUM, "multi_enum",	ent_b_multi,	64,	"%s", "ARRAY",
+	    "to_json(%s)", ENT_OUT_RAW },
+	{ ENT_EMAIL,	  "email",	ent_b_pattern,	254,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_PHONE,	  "phone",	ent_b_pattern,	40,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_URL,	  "url",	ent_b_pattern,	2000,	"%s", "text",
+	    "%s", ENT_OUT_STR },
+	{ ENT_REF,	  "ref",	ent_b_ref,	0,	"%s", "uuid",
+	    "%s", ENT_OUT_STR },
+	{ ENT_OBJECT,	  "object",	ent_b_object,	4096,	"%s", "jsonb",
+	    "%s", ENT_OUT_RAW },
+	{ ENT_ARRAY,	  "array",	ent_b_array,	65536,	"%s", "jsonb",
+	    "%s", ENT_OUT_RAW },
 };
 
 /* The system columns every entity table has (ent.h), with their types. */
@@ -683,6 +713,164 @@ ent_sql_json(const struct ent_desc *d, struct buf *out)
 	ent_sql_json_sel(d, NULL, out);
 }
 
+/*
+ * Reads render the record in C instead (ent_sql_cols, ent_render): the
+ * SELECT returns plain columns and the JSON is written here.  Measured on
+ * a 20-row deals list, PostgreSQL's CPU per statement fell from ~660 us
+ * (jsonb_build_object) to ~230 us; building JSON and formatting dates
+ * in the database was most of a list's cost.  Both walk ent_members(), so
+ * the columns a SELECT returns and the members written cannot drift.
+ */
+typedef void	(*ent_member_fn)(void *, const char *, enum ent_type);
+
+static const struct {
+	const char	*name;
+	enum ent_type	 type;
+} ent_tail[] = {
+	{ "custom", ENT_OBJECT }, { "owner_id", ENT_REF },
+	{ "created_at", ENT_DATETIME }, { "updated_at", ENT_DATETIME },
+	{ "created_by", ENT_REF }, { "updated_by", ENT_REF },
+};
+
+static void
+ent_members(const struct ent_desc *d, const char *const *names,
+    ent_member_fn fn, void *arg)
+{
+	const struct ent_field	*f;
+	size_t			 i;
+
+	fn(arg, "id", ENT_REF);
+	for (f = d->fields; f->name != NULL; f++) {
+		if (ent_wanted(names, f->name))
+			fn(arg, f->name, f->type);
+	}
+	for (i = 0; i < sizeof(ent_tail) / sizeof(ent_tail[0]); i++) {
+		if (ent_wanted(names, ent_tail[i].name))
+			fn(arg, ent_tail[i].name, ent_tail[i].type);
+	}
+}
+
+struct ent_colw {
+	struct buf	*out;
+	int		 n;
+};
+
+static void
+ent_col_sql(void *arg, const char *name, enum ent_type t)
+{
+	struct ent_colw	*w = arg;
+
+	if (w->n > 0)
+		buf_appends(w->out, ", ");
+	buf_appendf(w->out, ent_types[t].col, name);
+	/* Aliased, or an output column could capture ORDER BY's name. */
+	buf_appendf(w->out, " AS _c%d", w->n++);
+}
+
+/* The record's members as plain columns; returns how many. */
+int
+ent_sql_cols(const struct ent_desc *d, const char *const *names,
+    struct buf *out)
+{
+	struct ent_colw	w = { out, 0 };
+
+	ent_members(d, names, ent_col_sql, &w);
+	return (w.n);
+}
+
+/*
+ * "2026-11-23 14:03:29.335123" (timestamp, DateStyle ISO) as
+ * "2026-11-23T14:03:29.335Z", the form the JSON writer in SQL gives
+ * (to_char's MS truncates, so does this).  Any other shape (years beyond
+ * 9999, BC) goes out as the string it is.
+ */
+static void
+ent_out_ts(struct buf *out, const char *v, size_t len)
+{
+	char	ts[32];
+	size_t	i, frac;
+
+	if (len < 19 || v[10] != ' ' || v[4] != '-' || v[13] != ':' ||
+	    (len > 19 && v[19] != '.') || len > 26) {
+		js_escape(out, v, len);
+		return;
+	}
+	memcpy(ts, v, 19);
+	ts[10] = 'T';
+	ts[19] = '.';
+	for (i = 0, frac = 20; i < 3; i++)
+		ts[20 + i] = frac + i < len ? v[frac + i] : '0';
+	ts[23] = 'Z';
+	buf_appendc(out, '"');
+	buf_append(out, ts, 24);
+	buf_appendc(out, '"');
+}
+
+static int
+ent_finite(const char *v)
+{
+	return (strcmp(v, "NaN") != 0 && strstr(v, "Infinity") == NULL);
+}
+
+static void
+ent_out(struct buf *out, enum ent_out how, const char *v, size_t len)
+{
+	switch (how) {
+	case ENT_OUT_STR:
+		js_escape(out, v, len);
+		break;
+	case ENT_OUT_NUM:
+		if (!ent_finite(v)) {
+			js_escape(out, v, len);
+			break;
+		}
+		/* FALLTHROUGH */
+	case ENT_OUT_RAW:
+		buf_append(out, v, len);
+		break;
+	case ENT_OUT_BOOL:
+		buf_appends(out, v[0] == 't' ? "true" : "false");
+		break;
+	case ENT_OUT_TS:
+		ent_out_ts(out, v, len);
+		break;
+	}
+}
+
+struct ent_renderw {
+	struct buf	*out;
+	ent_col_fn	 get;
+	void		*arg;
+	int		 n;
+};
+
+static void
+ent_render_member(void *arg, const char *name, enum ent_type t)
+{
+	struct ent_renderw	*w = arg;
+	const char		*v;
+	size_t			 len;
+
+	buf_appends(w->out, w->n > 0 ? ", \"" : "{\"");
+	buf_appends(w->out, name);
+	buf_appends(w->out, "\": ");
+	if ((v = w->get(w->arg, w->n++, &len)) == NULL)
+		buf_appends(w->out, "null");
+	else
+		ent_out(w->out, ent_types[t].out, v, len);
+}
+
+/* The record as JSON from the columns ent_sql_cols() selected. */
+void
+ent_render(const struct ent_desc *d, const char *const *names,
+    ent_col_fn get, void *arg, struct buf *out)
+{
+	struct ent_renderw	w = { out, get, arg, 0 };
+
+	ent_members(d, names, ent_render_member, &w);
+	buf_appendc(out, '}');
+}
+
 /* The record scope test every statement on an existing record carries. */
 #define ENT_SCOPE	ENT_SCOPE_SQL("$1", "owner_id", "$3", "$4")
 
@@ -692,6 +880,16 @@ ent_sql_get(const struct ent_desc *d, struct buf *out)
 {
 	buf_appends(out, "SELECT ");
 	ent_sql_json(d, out);
+	buf_appendf(out, ", version FROM %s WHERE tenant_id = $1 AND id = $2 "
+	    "AND deleted_at IS NULL AND " ENT_SCOPE, d->table);
+}
+
+/* $1 tenant, $2 id, $3 user, $4 scope: the columns, then version. */
+void
+ent_sql_get_cols(const struct ent_desc *d, struct buf *out)
+{
+	buf_appends(out, "SELECT ");
+	(void)ent_sql_cols(d, NULL, out);
 	buf_appendf(out, ", version FROM %s WHERE tenant_id = $1 AND id = $2 "
 	    "AND deleted_at IS NULL AND " ENT_SCOPE, d->table);
 }

@@ -163,6 +163,18 @@ void	 ent_sql_json(const struct ent_desc *, struct buf *);
 void	 ent_sql_json_sel(const struct ent_desc *, const char *const *,
 	    struct buf *);
 void	 ent_sql_get(const struct ent_desc *, struct buf *);
+
+/*
+ * Reads: plain columns (ent_sql_cols returns their count) rendered to the
+ * same JSON in C by ent_render; get returns a column's text and length,
+ * or NULL for SQL NULL.
+ */
+typedef const char	*(*ent_col_fn)(void *, int, size_t *);
+int	 ent_sql_cols(const struct ent_desc *, const char *const *,
+	    struct buf *);
+void	 ent_render(const struct ent_desc *, const char *const *, ent_col_fn,
+	    void *, struct buf *);
+void	 ent_sql_get_cols(const struct ent_desc *, struct buf *);
 void	 ent_sql_create(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
 void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
@@ -213,6 +225,8 @@ struct elist {
 
 int	 elist_parse(struct elist *, const struct ent_desc *,
 	    const struct ent_field *, const char *);
+int	 elist_sql_cols(const struct elist *, const struct ent_desc *,
+	    struct buf *);
 void	 elist_sql(const struct elist *, const struct ent_desc *,
 	    struct buf *);
 char	*elist_cursor(const struct elist *, const char *const *);

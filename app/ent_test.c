@@ -318,6 +318,98 @@ test_drift(void)
 	UT_EQ_STR(err, "column deleted_at is missing");
 }
 
+
+/* ent_render: a row of text values as PostgreSQL sends them. */
+static const char *const	r_row[] = {
+	"01a2-id",			/* id */
+	"Tab\there \"q\"",		/* name */
+	NULL,				/* notes */
+	"42",				/* employees */
+	"NaN",				/* score */
+	"10.50",			/* amount */
+	"EUR",				/* currency */
+	"2026-12-31",			/* close_date */
+	"2026-11-23 14:03:29.3",	/* due_at */
+	"t",				/* active */
+	"won",				/* stage */
+	"[\"new\", \"won\"]",		/* tags: to_json(text[]) */
+	"a@b.example", "+1 555", "https://x.example/", "01a2-acct",
+	"{\"city\": \"Oslo\"}", "[]", "7",
+	"{}", "01a2-own",		/* custom, owner_id */
+	"2026-11-23 14:03:29.335123",	/* created_at */
+	"12345-01-01 00:00:00",		/* updated_at: another shape */
+	"01a2-by", NULL,		/* created_by, updated_by */
+};
+
+struct r_rowp {
+	const char *const	*row;
+};
+
+static const char *
+r_col(void *arg, int col, size_t *len)
+{
+	const char *const	*row = ((struct r_rowp *)arg)->row;
+
+	if (row[col] == NULL)
+		return (NULL);
+	*len = strlen(row[col]);
+	return (row[col]);
+}
+
+static void
+test_render(void)
+{
+	const char *const	 sparse[] = { "amount", "active", "due_at",
+				    NULL };
+	const char *const	 one[] = { "created_at", NULL };
+	struct r_rowp		 all = { r_row }, tail = { r_row + 20 };
+	struct buf		 sql, out;
+	json_t			*j;
+	struct js_err		 e;
+
+	buf_init(&sql, 1024);
+	UT_EQ_INT(ent_sql_cols(&t_desc, NULL, &sql),
+	    (int)(sizeof(r_row) / sizeof(r_row[0])));
+	UT_CHECK(strstr(buf_cstr(&sql), "(due_at AT TIME ZONE 'UTC') AS _c8")
+	    != NULL);
+	UT_CHECK(strstr(buf_cstr(&sql), "to_json(tags) AS _c11") != NULL);
+	buf_reset(&sql);
+	UT_EQ_INT(ent_sql_cols(&t_desc, sparse, &sql), 4);
+	UT_EQ_STR(buf_cstr(&sql), "id AS _c0, amount AS _c1, "
+	    "(due_at AT TIME ZONE 'UTC') AS _c2, active AS _c3");
+	buf_free(&sql);
+
+	buf_init(&out, 1024);
+	ent_render(&t_desc, NULL, r_col, &all, &out);
+	j = js_parse(out.data, out.len, &e);
+	UT_CHECK(j != NULL);
+	UT_EQ_STR(json_string_value(json_object_get(j, "name")),
+	    "Tab\there \"q\"");
+	UT_CHECK(json_is_null(json_object_get(j, "notes")));
+	UT_EQ_INT(json_integer_value(json_object_get(j, "employees")), 42);
+	UT_EQ_STR(json_string_value(json_object_get(j, "score")), "NaN");
+	UT_EQ_STR(json_string_value(json_object_get(j, "amount")), "10.50");
+	UT_EQ_STR(json_string_value(json_object_get(j, "due_at")),
+	    "2026-11-23T14:03:29.300Z");
+	UT_CHECK(json_is_true(json_object_get(j, "active")));
+	UT_EQ_INT(json_array_size(json_object_get(j, "tags")), 2);
+	UT_EQ_STR(json_string_value(json_object_get(json_object_get(j,
+	    "address"), "city")), "Oslo");
+	UT_EQ_STR(json_string_value(json_object_get(j, "created_at")),
+	    "2026-11-23T14:03:29.335Z");
+	UT_EQ_STR(json_string_value(json_object_get(j, "updated_at")),
+	    "12345-01-01 00:00:00");
+	UT_CHECK(json_is_null(json_object_get(j, "updated_by")));
+	UT_EQ_INT(json_object_size(j), 25);
+	json_decref(j);
+
+	buf_reset(&out);
+	ent_render(&t_desc, one, r_col, &tail, &out);
+	UT_EQ_STR(buf_cstr(&out), "{\"id\": \"01a2-own\", "
+	    "\"created_at\": \"2026-11-23T14:03:29.335Z\"}");
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -330,5 +422,6 @@ main(void)
 	UT_TEST(test_choices);
 	UT_TEST(test_bind);
 	UT_TEST(test_sql);
+	UT_TEST(test_render);
 	return (ut_summary());
 }
