@@ -72,6 +72,7 @@ void	 audit_add_as(struct db_batch *, struct rq *, const char *,
 
 extern const struct crm_module	sessions_module;
 extern const struct crm_module	users_module;
+extern const struct crm_module	reset_module;
 extern const struct crm_module	roles_module;
 extern const struct crm_module	apikeys_module;
 extern const struct crm_module	audit_module;
