@@ -874,8 +874,9 @@ jrun_email(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 		r.subject = r.text = NULL;
 		o->extra.sql = "UPDATE crm.activities SET status = $3, "
 		    "subject = coalesce(left($4, 300), subject), body = "
-		    "coalesce($5, body), updated_at = now(), version = "
-		    "version + 1 WHERE tenant_id = $1 AND id = $2::uuid";
+		    "coalesce($5, body), updated_at = now(), updated_by = "
+		    "NULL, version = version + 1 WHERE tenant_id = $1 AND "
+		    "id = $2::uuid";
 		o->extra.n = 5;
 		o->extra.p[0] = j->tenant;
 		o->extra.p[1] = o->pbuf[0];

@@ -57,9 +57,11 @@ GRANT SELECT, INSERT, UPDATE ON crm.password_resets TO crm_app;
 GRANT SELECT, DELETE ON crm.password_resets TO crm_worker;
 
 -- The worker records a contact e-mail's outcome on its activity: the
--- rendered subject and text, and sent or failed.
+-- rendered subject and text, and sent or failed (updated_by NULL: the
+-- system).  The activity's timeline trigger (018) writes that change.
 GRANT UPDATE (subject, body, status, updated_at, updated_by, version)
     ON crm.activities TO crm_worker;
+GRANT INSERT ON crm.timeline TO crm_worker;
 
 -- The tenant's own version of a built-in template, or NULL.
 CREATE FUNCTION crm.email_override(p_tenant uuid, p_key text)

@@ -50,7 +50,7 @@ static const char	et_update_sql[] =
 	"subject = coalesce($4, subject), body_text = coalesce($5, "
 	"body_text), body_html = CASE WHEN $6::boolean THEN $7 ELSE "
 	"body_html END, updated_at = now(), version = version + 1 "
-	"WHERE tenant_id = $1 AND id = $2 RETURNING " ET_JSON "::text";
+	"WHERE tenant_id = $1 AND id = $2";
 
 static const char *const	et_keys[] = {
 	"invitation", "password_reset", NULL
@@ -223,6 +223,8 @@ et_create(struct rq *rq)
 	val_free(&v);
 	uuid7_new_str(id);
 	b = db_batch(rq, DB_TX);
+	audit_add(b, rq, "email_template.created", "email_template", id,
+	    json_pack("{s:s?}", "key", f.key));
 	db_stmt(b, et_create_sql);
 	db_param(b, rq->who.tenant);
 	db_param(b, id);
@@ -232,8 +234,6 @@ et_create(struct rq *rq)
 	db_param(b, f.text);
 	db_param(b, f.html);
 	db_param(b, rq->who.owner[0] ? rq->who.owner : NULL);
-	audit_add(b, rq, "email_template.created", "email_template", id,
-	    json_pack("{s:s?}", "key", f.key));
 	return (db_run(rq, b, users_reply_201));
 }
 
@@ -262,6 +262,9 @@ et_update(struct rq *rq)
 	db_param(b, f.html);
 	audit_add(b, rq, "email_template.updated", "email_template", id,
 	    NULL);
+	db_stmt(b, et_get_sql);
+	db_param(b, rq->who.tenant);
+	db_param(b, id);
 	return (db_run(rq, b, users_reply_200));
 }
 
