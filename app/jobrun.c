@@ -566,7 +566,10 @@ jrun_sql_job(struct jrun *w, struct jrun_job *j, struct jrun_out *o,
 	o->result = JRUN_OK;
 }
 
-/* Sessions (and their refresh tokens, by cascade) a day past their end. */
+/*
+ * Sessions (and their refresh tokens, by cascade) and password resets a
+ * day past their end.
+ */
 static void
 jrun_sessions(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 {
@@ -576,9 +579,12 @@ jrun_sessions(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 		"DELETE FROM crm.sessions WHERE tenant_id = $1 "
 		"AND (expires_at < now() - interval '1 day' "
 		"OR revoked_at < now() - interval '1 day')",
+		"DELETE FROM crm.password_resets WHERE tenant_id = $1 "
+		"AND (expires_at < now() - interval '1 day' "
+		"OR used_at < now() - interval '1 day')",
 	};
 
-	jrun_sql_job(w, j, o, sql, 2, NULL);
+	jrun_sql_job(w, j, o, sql, 3, NULL);
 }
 
 /* Finished jobs (and so webhook deliveries) past the retention. */

@@ -269,38 +269,20 @@ reset_confirm_hash(struct rq *rq)
 }
 
 static int
-reset_confirm_limit(struct rq *rq)
-{
-	struct lim_subject	s;
-	char			ip[64];
-
-	memset(&s, 0, sizeof(s));
-	if (!auth_client_ip(rq, ip, sizeof(ip)))
-		(void)snprintf(ip, sizeof(ip), "unknown");
-	s.name = "ip";
-	s.quota = lim_scale(RESET_CONFIRM_PER_MIN);
-	s.burst = lim_scale(10);
-	(void)snprintf(s.key, sizeof(s.key), RK_LOGIN_IP, ip);
-	return (lim_check(rq, &s, 1, 1, reset_confirm_hash));
-}
-
-static int
 reset_confirm(struct rq *rq)
 {
 	static const char *const	 fields[] = { "token", "password",
 					    NULL };
 	struct reset_state		*st;
 	struct val			 v;
-	const char			*tok, *pw, *why;
+	const char			*tok, *pw;
 	uint8_t				 hash[32];
 
 	val_init(&v, rq->body);
 	val_only(&v, fields);
 	tok = val_str(&v, "token", 1, 1, 256);
 	pw = val_str(&v, "password", 1, 1, PW_MAX_BYTES);
-	if (pw != NULL && pw_policy_check(pw, strlen(pw), &why) != 0)
-		val_error(&v, "password", why, "the password does not meet "
-		    "the policy: 15 to 128 characters, not a common one");
+	auth_password_check(&v, "password", pw);
 	if (val_failed(&v))
 		return (auth_reply_val(rq, &v));
 	st = reset_state_new(rq);
@@ -311,7 +293,8 @@ reset_confirm(struct rq *rq)
 	}
 	crm_hex(hash, sizeof(hash), st->thash);
 	val_free(&v);
-	return (reset_confirm_limit(rq));
+	return (auth_ip_limit(rq, "ip", RK_LOGIN_IP, RESET_CONFIRM_PER_MIN, 60,
+	    10, reset_confirm_hash));
 }
 
 static const struct route reset_routes[] = {

@@ -448,17 +448,8 @@ users_accept_hash(struct rq *rq)
 static int
 users_accept_limit(struct rq *rq)
 {
-	struct lim_subject	s;
-	char			ip[64];
-
-	memset(&s, 0, sizeof(s));
-	if (!auth_client_ip(rq, ip, sizeof(ip)))
-		(void)snprintf(ip, sizeof(ip), "unknown");
-	s.name = "ip";
-	s.quota = lim_scale(USERS_ACCEPT_PER_MIN);
-	s.burst = lim_scale(10);
-	(void)snprintf(s.key, sizeof(s.key), RK_LOGIN_IP, ip);
-	return (lim_check(rq, &s, 1, 1, users_accept_hash));
+	return (auth_ip_limit(rq, "ip", RK_LOGIN_IP, USERS_ACCEPT_PER_MIN, 60,
+	    10, users_accept_hash));
 }
 
 static int
@@ -468,7 +459,7 @@ users_accept(struct rq *rq)
 					    "name", NULL };
 	struct users_accept		*st;
 	struct val			 v;
-	const char			*tok, *pw, *name, *why;
+	const char			*tok, *pw, *name;
 	uint8_t				 hash[32];
 
 	val_init(&v, rq->body);
@@ -476,9 +467,7 @@ users_accept(struct rq *rq)
 	tok = val_str(&v, "token", 1, 1, 256);
 	pw = val_str(&v, "password", 1, 1, PW_MAX_BYTES);
 	name = val_str(&v, "name", 1, 1, 200);
-	if (pw != NULL && pw_policy_check(pw, strlen(pw), &why) != 0)
-		val_error(&v, "password", why, "the password does not meet "
-		    "the policy: 15 to 128 characters, not a common one");
+	auth_password_check(&v, "password", pw);
 	if (val_failed(&v))
 		return (auth_reply_val(rq, &v));
 	st = xcalloc(1, sizeof(*st));

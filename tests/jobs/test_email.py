@@ -420,14 +420,19 @@ def test_throughput_to_the_local_sink(owner):
     for c in cs:
         mailsink.wait(c["email"], timeout=120)
     elapsed = time.monotonic() - t0
+    idlist = ",".join("'%s'" % i for i in ids)
     rows = owner_sql(owner.tenant_id, "SELECT extract(epoch FROM "
                      "finished_at - created_at) * 1000 FROM crm.jobs "
-                     "WHERE id IN (%s);" % ",".join("'%s'" % i for i in ids))
+                     "WHERE id IN (%s);" % idlist)
     lat = sorted(float(r[0]) for r in rows if r and r[0])
     assert len(lat) == n, rows
+    span = float(owner_sql(owner.tenant_id, "SELECT extract(epoch FROM "
+                           "max(finished_at) - min(created_at)) FROM "
+                           "crm.jobs WHERE id IN (%s);" % idlist)[-1][0])
     p50 = statistics.median(lat)
     p99 = lat[min(n - 1, int(n * 0.99))]
     print("\nemail throughput: %d e-mails in %.2f s = %.1f e-mails/s "
-          "(requests included); latency p50 %.0f ms, p99 %.0f ms"
-          % (n, elapsed, n / elapsed, p50, p99))
+          "(one client posting them one by one; first job made to last "
+          "sent %.2f s); latency (job made -> SMTP accepted) p50 %.0f ms, "
+          "p99 %.0f ms" % (n, elapsed, n / elapsed, span, p50, p99))
     assert p50 < 10000, lat
