@@ -63,6 +63,23 @@ GRANT UPDATE (subject, body, status, updated_at, updated_by, version)
     ON crm.activities TO crm_worker;
 GRANT INSERT ON crm.timeline TO crm_worker;
 
+-- PATCH and DELETE of a template start with this: a missing one is a
+-- 404 that rolls back, so no audit row names an id the tenant lacks.
+CREATE FUNCTION crm.email_template_lock(p_tenant uuid, p_id uuid)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog
+AS $$
+BEGIN
+	PERFORM 1 FROM crm.email_templates
+	WHERE tenant_id = p_tenant AND id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no such template' USING ERRCODE = 'CR404';
+	END IF;
+END
+$$;
+
 -- The tenant's own version of a built-in template, or NULL.
 CREATE FUNCTION crm.email_override(p_tenant uuid, p_key text)
 RETURNS jsonb
@@ -263,6 +280,7 @@ BEGIN
 END
 $$;
 
+REVOKE ALL ON FUNCTION crm.email_template_lock(uuid, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm.email_override(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm.email_job(uuid, uuid, uuid, uuid, int, jsonb)
     FROM PUBLIC;
@@ -274,6 +292,7 @@ REVOKE ALL ON FUNCTION crm.password_reset_confirm(uuid, bytea, text)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm.contact_email(uuid, uuid, text, uuid, uuid,
     text, text, text, uuid, uuid, uuid, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm.email_template_lock(uuid, uuid) TO crm_app;
 GRANT EXECUTE ON FUNCTION crm.email_override(uuid, text) TO crm_app;
 GRANT EXECUTE ON FUNCTION crm.email_job(uuid, uuid, uuid, uuid, int, jsonb)
     TO crm_app;

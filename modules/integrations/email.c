@@ -237,6 +237,15 @@ et_create(struct rq *rq)
 	return (db_run(rq, b, users_reply_201));
 }
 
+/* First in a change: a missing template is a 404 and nothing is written. */
+static void
+et_lock(struct db_batch *b, struct rq *rq, const char *id)
+{
+	db_stmt(b, "SELECT crm.email_template_lock($1, $2)");
+	db_param(b, rq->who.tenant);
+	db_param(b, id);
+}
+
 static int
 et_update(struct rq *rq)
 {
@@ -252,6 +261,7 @@ et_update(struct rq *rq)
 		return (auth_reply_val(rq, &v));
 	val_free(&v);
 	b = db_batch(rq, DB_TX);
+	et_lock(b, rq, id);
 	db_stmt(b, et_update_sql);
 	db_param(b, rq->who.tenant);
 	db_param(b, id);
@@ -273,8 +283,6 @@ et_delete_done(struct rq *rq)
 {
 	if (!db_ok(rq))
 		return (db_reply_error(rq));
-	if (PQntuples(db_res(rq, 0)) == 0)
-		return (reply_problem(rq, PROB_NOT_FOUND, "no such template"));
 	return (reply_empty(rq, 204));
 }
 
@@ -287,8 +295,9 @@ et_delete(struct rq *rq)
 	if (!users_path_id(rq, 0, id))
 		return (reply_problem(rq, PROB_NOT_FOUND, "no such template"));
 	b = db_batch(rq, DB_TX);
+	et_lock(b, rq, id);
 	db_stmt(b, "DELETE FROM crm.email_templates WHERE tenant_id = $1 "
-	    "AND id = $2 RETURNING id");
+	    "AND id = $2");
 	db_param(b, rq->who.tenant);
 	db_param(b, id);
 	audit_add(b, rq, "email_template.deleted", "email_template", id,
