@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "jobdb.h"
+#include "mail.h"
 
 #define WRK_MAX		64
 
@@ -314,6 +315,20 @@ wrk_configure(void)
 		    "CRM_WEBHOOK_TIMEOUT_MS by 2 s at least");
 		return (-1);
 	}
+	if ((int64_t)crm_conf.job_lease_s * 1000 <
+	    (int64_t)crm_conf.smtp_timeout_ms + 2000) {
+		log_msg(LOG_LVL_ERROR, "config", "CRM_JOB_LEASE_S must exceed "
+		    "CRM_SMTP_TIMEOUT_MS by 2 s at least");
+		return (-1);
+	}
+	if (!mail_addr_ok(crm_conf.smtp_from)) {
+		log_msg(LOG_LVL_ERROR, "config", "CRM_SMTP_FROM: a plain "
+		    "address (local@domain.tld)");
+		return (-1);
+	}
+	if (crm_conf.smtp_url[0] == '\0')
+		log_msg(LOG_LVL_WARN, "config", "CRM_SMTP_URL is not set: "
+		    "e-mails wait and retry until it is");
 	if (jaddr_allow_parse(crm_conf.webhook_allowlist, &wrk_allow) == -1) {
 		log_msg(LOG_LVL_ERROR, "config", "CRM_WEBHOOK_ALLOWLIST: "
 		    "comma-separated CIDRs, at most 32");

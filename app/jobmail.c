@@ -255,7 +255,10 @@ jmail_run(struct jrun *w, const char *job, json_t *payload,
 	m.from = crm_conf.smtp_from;
 	m.from_name = js_get_str(payload, "from_name");
 	m.to = js_get_str(payload, "to");
+	/* A sender address we would not send to is left out, not fatal. */
 	m.reply_to = js_get_str(payload, "reply_to");
+	if (m.reply_to != NULL && !mail_addr_ok(m.reply_to))
+		m.reply_to = NULL;
 	m.subject = buf_cstr(&part[0]);
 	m.text = buf_cstr(&part[1]);
 	m.html = part[2].len > 0 ? buf_cstr(&part[2]) : NULL;

@@ -86,13 +86,23 @@ reset_accepted(struct rq *rq)
 
 static int	reset_next(struct rq *);
 
+/*
+ * A refusal in one tenant (suspended, say) is logged and skipped: the
+ * answer must stay the one of an unknown address.  Only an unavailable
+ * database is an error, and it is one for known and unknown alike.
+ */
 static int
 reset_sent(struct rq *rq)
 {
 	struct reset_state	*st = rq->h;
+	struct db_batch		*b = rq->batch;
 
-	if (!db_ok(rq))
-		return (db_reply_error(rq));
+	if (!db_ok(rq)) {
+		if (b == NULL || b->unavailable)
+			return (db_reply_error(rq));
+		log_msg(LOG_LVL_WARN, "reset", "no reset for a user of tenant "
+		    "%s: sqlstate %s", st->tenant[st->cur], b->sqlstate);
+	}
 	st->cur++;
 	return (reset_next(rq));
 }
