@@ -112,6 +112,19 @@ static const struct conf_key	conf_keys[] = {
 	    100000),
 	INT("CRM_WEBHOOK_DISABLE_AFTER_S", webhook_disable_after_s, "259200", 0,
 	    31536000),
+	/*
+	 * E-mail (app/jobmail.c, docs/email.md): crm-worker sends, Kore only
+	 * enqueues.  The password is read here and handed to libcurl; it is
+	 * never logged.  STARTTLS: upgrade smtp:// or fail (smtps:// is TLS
+	 * from the start).
+	 */
+	STR("CRM_SMTP_URL", smtp_url, ""),
+	STR("CRM_SMTP_FROM", smtp_from, "no-reply@crm.localdomain"),
+	STR("CRM_SMTP_USER", smtp_user, ""),
+	STR("CRM_SMTP_PASSWORD", smtp_password, ""),
+	{ "CRM_SMTP_STARTTLS", CONF_BOOL, O(smtp_starttls), "0", 0, 0, NULL },
+	INT("CRM_SMTP_TIMEOUT_MS", smtp_timeout_ms, "30000", 100, 600000),
+	INT("CRM_EMAIL_MAX_ATTEMPTS", email_max_attempts, "10", 1, 100),
 };
 
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))

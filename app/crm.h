@@ -194,6 +194,15 @@ struct crm_conf {
 	int		 webhook_disable_after_s; /* CRM_WEBHOOK_DISABLE_AFTER_S */
 	char		*exports_dir;		/* CRM_EXPORTS_DIR */
 	int		 export_ttl_h;		/* CRM_EXPORT_TTL_H */
+
+	/* e-mail (app/jobmail.c) */
+	char		*smtp_url;		/* CRM_SMTP_URL */
+	char		*smtp_from;		/* CRM_SMTP_FROM */
+	char		*smtp_user;		/* CRM_SMTP_USER */
+	char		*smtp_password;		/* CRM_SMTP_PASSWORD */
+	int		 smtp_starttls;		/* CRM_SMTP_STARTTLS */
+	int		 smtp_timeout_ms;	/* CRM_SMTP_TIMEOUT_MS */
+	int		 email_max_attempts;	/* CRM_EMAIL_MAX_ATTEMPTS */
 };
 
 extern struct crm_conf	crm_conf;

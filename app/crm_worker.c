@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "jobdb.h"
+#include "mail.h"
 
 #define WRK_MAX		64
 
@@ -148,6 +149,41 @@ wrk_spawn(int i)
 }
 
 static void
+wrk_email_sum(struct jrun_stats *sum, const struct jrun_stats *s)
+{
+	int	i;
+
+	sum->email_sent += s->email_sent;
+	sum->email_failed += s->email_failed;
+	sum->email_ms_sum += s->email_ms_sum;
+	for (i = 0; i < JMAIL_BUCKETS; i++)
+		sum->email_ms_le[i] += s->email_ms_le[i];
+}
+
+/* E-mails sent and failed for good; SMTP time of the sent ones. */
+static void
+wrk_email_metrics(struct buf *b, const struct jrun_stats *sum)
+{
+	int	i;
+
+	buf_appendf(b, "# TYPE crm_worker_emails_total counter\n"
+	    "crm_worker_emails_total{outcome=\"sent\"} %llu\n"
+	    "crm_worker_emails_total{outcome=\"failed\"} %llu\n"
+	    "# TYPE crm_worker_email_send_seconds histogram\n",
+	    (unsigned long long)sum->email_sent,
+	    (unsigned long long)sum->email_failed);
+	for (i = 0; i < JMAIL_BUCKETS; i++)
+		buf_appendf(b, "crm_worker_email_send_seconds_bucket{le=\"%g\"} "
+		    "%llu\n", jmail_bucket_ms[i] / 1000.0,
+		    (unsigned long long)sum->email_ms_le[i]);
+	buf_appendf(b, "crm_worker_email_send_seconds_bucket{le=\"+Inf\"} "
+	    "%llu\ncrm_worker_email_send_seconds_sum %.3f\n"
+	    "crm_worker_email_send_seconds_count %llu\n",
+	    (unsigned long long)sum->email_sent, sum->email_ms_sum / 1000.0,
+	    (unsigned long long)sum->email_sent);
+}
+
+static void
 wrk_metrics(int n)
 {
 	struct jrun_stats	 sum;
@@ -165,6 +201,7 @@ wrk_metrics(int n)
 		sum.retried += wrk_stats[i].retried;
 		sum.dead += wrk_stats[i].dead;
 		sum.relayed += wrk_stats[i].relayed;
+		wrk_email_sum(&sum, &wrk_stats[i]);
 	}
 	buf_init(&b, 1024);
 	buf_appendf(&b, "# TYPE crm_jobs_total counter\n"
@@ -185,6 +222,7 @@ wrk_metrics(int n)
 	    "# TYPE crm_worker_processes gauge\ncrm_worker_processes %d\n",
 	    (long long)wrk_stats[0].queued, (long long)wrk_stats[0].running,
 	    wrk_stats[0].oldest_s, (long long)wrk_stats[0].redis_depth, n);
+	wrk_email_metrics(&b, &sum);
 	(void)snprintf(tmp, sizeof(tmp), "%s.tmp", crm_conf.worker_metrics_file);
 	if ((f = fopen(tmp, "w")) != NULL) {
 		(void)fwrite(b.data, 1, b.len, f);
@@ -277,6 +315,20 @@ wrk_configure(void)
 		    "CRM_WEBHOOK_TIMEOUT_MS by 2 s at least");
 		return (-1);
 	}
+	if ((int64_t)crm_conf.job_lease_s * 1000 <
+	    (int64_t)crm_conf.smtp_timeout_ms + 2000) {
+		log_msg(LOG_LVL_ERROR, "config", "CRM_JOB_LEASE_S must exceed "
+		    "CRM_SMTP_TIMEOUT_MS by 2 s at least");
+		return (-1);
+	}
+	if (!mail_addr_ok(crm_conf.smtp_from)) {
+		log_msg(LOG_LVL_ERROR, "config", "CRM_SMTP_FROM: a plain "
+		    "address (local@domain.tld)");
+		return (-1);
+	}
+	if (crm_conf.smtp_url[0] == '\0')
+		log_msg(LOG_LVL_WARN, "config", "CRM_SMTP_URL is not set: "
+		    "e-mails wait and retry until it is");
 	if (jaddr_allow_parse(crm_conf.webhook_allowlist, &wrk_allow) == -1) {
 		log_msg(LOG_LVL_ERROR, "config", "CRM_WEBHOOK_ALLOWLIST: "
 		    "comma-separated CIDRs, at most 32");

@@ -162,7 +162,7 @@ jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
 		else
 			PQclear(r);
 	}
-	/* The COMMIT of an aborted transaction answers ROLLBACK. */
+	/* The sync that ends the pipeline. */
 	if ((r = PQgetResult(c)) != NULL) {
 		if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
 			ok = 0;
@@ -171,6 +171,13 @@ jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
 	(void)PQexitPipelineMode(c);
 	if (PQstatus(c) != CONNECTION_OK)
 		goto gone;
+	/*
+	 * A failed statement makes the server skip the rest up to the sync,
+	 * COMMIT included: the transaction block is still open, aborted, and
+	 * would refuse every later statement on this connection.
+	 */
+	if (!ok && PQtransactionStatus(c) != PQTRANS_IDLE)
+		PQclear(PQexec(c, "ROLLBACK"));
 	if (!ok) {
 		if (err[0] == '\0')
 			jdb_err(err, errlen, NULL, c);

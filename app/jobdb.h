@@ -55,6 +55,18 @@ void	 jhook_global_init(void);
 void	 jhook_post(const char *, const char *const *, const char *, size_t,
 	    const struct jaddr_allow *, struct jhook_result *);
 
+/* jobmail.c: one e-mail job. */
+#define JMAIL_BUCKETS	8		/* 10 25 50 100 250 500 1000 5000 ms */
+
+struct jmail_result {
+	int		 retry;		/* on failure: worth another attempt */
+	int		 smtp;		/* last SMTP reply code, 0 none */
+	uint64_t	 ms;		/* time in SMTP */
+	char		 error[200];
+	char		*subject;	/* contact e-mails: as rendered */
+	char		*text;
+};
+
 /* jobrun.c */
 struct jrun_stats {
 	uint64_t	 succeeded;
@@ -62,6 +74,10 @@ struct jrun_stats {
 	uint64_t	 retried;
 	uint64_t	 dead;
 	uint64_t	 relayed;
+	uint64_t	 email_sent;	/* jobmail.c: SMTP accepted the message */
+	uint64_t	 email_failed;	/* failed for good (5xx, dead, refused) */
+	uint64_t	 email_ms_sum;	/* SMTP time of the sent ones */
+	uint64_t	 email_ms_le[JMAIL_BUCKETS];	/* histogram */
 	int64_t		 queued;	/* gauges, refreshed by the tick */
 	int64_t		 running;
 	double		 oldest_s;
@@ -117,5 +133,11 @@ void	 jexp_desc_free(struct jexp_desc *);
 int	 jexp_run(struct jrun *, const char *, const char *, json_t *,
 	    struct jexp_result *);
 int	 jexp_cleanup(struct jrun *, const char *, char *, size_t, long *);
+
+struct jrun;
+int	 jmail_run(struct jrun *, const char *, json_t *,
+	    struct jmail_result *);
+void	 jmail_result_free(struct jmail_result *);
+extern const int	jmail_bucket_ms[JMAIL_BUCKETS];
 
 #endif /* CRM_JOBDB_H */

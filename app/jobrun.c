@@ -47,11 +47,13 @@ struct jrun_out {
 	char		 error[256];
 	struct jdb_stmt	 extra;
 	char		 pbuf[8][192];
+	char		*heap[2];	/* long parameters, freed after finish */
 };
 
 struct jrun_type {
 	const char	*name;
-	int		 budget;	/* attempts; 0: CRM_WEBHOOK_MAX_ATTEMPTS */
+	int		 budget;	/* attempts; 0: CRM_WEBHOOK_MAX_ATTEMPTS,
+					   -1: CRM_EMAIL_MAX_ATTEMPTS */
 	int		 scheduled;	/* made for every tenant by the cron */
 	void		(*fn)(struct jrun *, struct jrun_job *,
 			    struct jrun_out *);
@@ -71,6 +73,8 @@ static void	jrun_export(struct jrun *, struct jrun_job *,
 		    struct jrun_out *);
 static void	jrun_exports_gc(struct jrun *, struct jrun_job *,
 		    struct jrun_out *);
+static void	jrun_email(struct jrun *, struct jrun_job *,
+		    struct jrun_out *);
 
 /*
  * Every job type.  "probe" does nothing and succeeds: it measures the
@@ -84,6 +88,7 @@ static const struct jrun_type	jrun_types[] = {
 	{ "probe",		3, 0, jrun_probe },
 	{ "export",		3, 0, jrun_export },
 	{ "cleanup_exports",	3, 1, jrun_exports_gc },
+	{ "email",		-1, 0, jrun_email },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -114,6 +119,8 @@ jrun_budget(const struct jrun_type *t)
 {
 	if (t == NULL)
 		return (1);
+	if (t->budget == -1)
+		return (crm_conf.email_max_attempts);
 	return (t->budget != 0 ? t->budget : crm_conf.webhook_max_attempts);
 }
 
@@ -482,6 +489,8 @@ jrun_one(struct jrun *w)
 			t->fn(w, &j, &o);
 		}
 		jrun_finish(w, &j, &o);
+		xfree(o.heap[0]);
+		xfree(o.heap[1]);
 		json_decref(j.payload);
 	}
 	if (w->rd != NULL && jq_ack(w->rd, item) == -1)
@@ -557,7 +566,10 @@ jrun_sql_job(struct jrun *w, struct jrun_job *j, struct jrun_out *o,
 	o->result = JRUN_OK;
 }
 
-/* Sessions (and their refresh tokens, by cascade) a day past their end. */
+/*
+ * Sessions (and their refresh tokens, by cascade) and password resets a
+ * day past their end.
+ */
 static void
 jrun_sessions(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 {
@@ -567,9 +579,12 @@ jrun_sessions(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 		"DELETE FROM crm.sessions WHERE tenant_id = $1 "
 		"AND (expires_at < now() - interval '1 day' "
 		"OR revoked_at < now() - interval '1 day')",
+		"DELETE FROM crm.password_resets WHERE tenant_id = $1 "
+		"AND (expires_at < now() - interval '1 day' "
+		"OR used_at < now() - interval '1 day')",
 	};
 
-	jrun_sql_job(w, j, o, sql, 2, NULL);
+	jrun_sql_job(w, j, o, sql, 3, NULL);
 }
 
 /* Finished jobs (and so webhook deliveries) past the retention. */
@@ -812,4 +827,68 @@ jrun_exports_gc(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 	o->extra.p[0] = j->tenant;
 	o->extra.p[1] = j->id;
 	o->extra.p[2] = o->pbuf[0];
+}
+
+/*
+ * E-mail (app/jobmail.c).  A contact e-mail's activity gets the rendered
+ * subject and text and "sent", or "failed" once no attempt is left, in
+ * the finish's transaction.  Counted for crm_worker_emails_total.
+ */
+static void
+jrun_email_stats(struct jrun *w, const struct jmail_result *r, int sent,
+    int failed)
+{
+	int	i;
+
+	if (failed)
+		__atomic_add_fetch(&w->stats->email_failed, 1,
+		    __ATOMIC_RELAXED);
+	if (!sent)
+		return;
+	__atomic_add_fetch(&w->stats->email_sent, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->stats->email_ms_sum, r->ms, __ATOMIC_RELAXED);
+	for (i = 0; i < JMAIL_BUCKETS; i++) {
+		if (r->ms <= (uint64_t)jmail_bucket_ms[i])
+			__atomic_add_fetch(&w->stats->email_ms_le[i], 1,
+			    __ATOMIC_RELAXED);
+	}
+}
+
+static void
+jrun_email(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
+{
+	struct jmail_result	 r;
+	const char		*act, *status = NULL;
+
+	if (jmail_run(w, j->id, j->payload, &r) == 0) {
+		o->result = JRUN_OK;
+		status = "sent";
+	} else {
+		o->result = r.retry ? JRUN_RETRY : JRUN_FAIL;
+		(void)snprintf(o->error, sizeof(o->error), "%s", r.error);
+		if (!r.retry || j->attempts >= j->max)
+			status = "failed";
+	}
+	o->http = r.smtp;
+	jrun_email_stats(w, &r, o->result == JRUN_OK, status != NULL &&
+	    o->result != JRUN_OK);
+	if ((act = js_get_str(j->payload, "activity_id")) != NULL &&
+	    status != NULL) {
+		(void)snprintf(o->pbuf[0], sizeof(o->pbuf[0]), "%s", act);
+		o->heap[0] = r.subject;
+		o->heap[1] = r.text;
+		r.subject = r.text = NULL;
+		o->extra.sql = "UPDATE crm.activities SET status = $3, "
+		    "subject = coalesce(left($4, 300), subject), body = "
+		    "coalesce($5, body), updated_at = now(), updated_by = "
+		    "NULL, version = version + 1 WHERE tenant_id = $1 AND "
+		    "id = $2::uuid";
+		o->extra.n = 5;
+		o->extra.p[0] = j->tenant;
+		o->extra.p[1] = o->pbuf[0];
+		o->extra.p[2] = status;
+		o->extra.p[3] = o->heap[0];
+		o->extra.p[4] = o->heap[1];
+	}
+	jmail_result_free(&r);
 }

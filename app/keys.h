@@ -22,6 +22,8 @@
 #define RK_LOGIN_IP	"login:ip:%s"
 #define RK_LOGIN_FAILS	"login:fails:%s"	/* consecutive failures */
 #define RK_SIGNUP_IP	"signup:ip:%s"
+#define RK_RESET_IP	"reset:ip:%s"		/* password reset requests */
+#define RK_RESET_EMAIL	"reset:email:%s"	/* sha256(lower(email)) */
 
 /*
  * Idempotency keys (idem.c): tenant, principal (user or API key id), the

@@ -19,9 +19,9 @@
 /* Every resource a grant may name, sorted for bsearch. */
 static const char	*perm_resources[] = {
 	"accounts", "activities", "api-keys", "audit-log", "contacts",
-	"custom-fields", "deals", "exports", "imports", "jobs", "leads",
-	"pipelines", "price-books", "products", "roles", "search", "teams",
-	"tenant", "users", "webhooks",
+	"custom-fields", "deals", "email-templates", "exports", "imports",
+	"jobs", "leads", "pipelines", "price-books", "products", "roles",
+	"search", "teams", "tenant", "users", "webhooks",
 };
 
 static const char	*perm_actions[] = {
@@ -39,7 +39,8 @@ static const char *const perm_manager[] = {
 	"accounts:*", "contacts:*", "leads:*", "deals:*", "activities:*",
 	"products:*", "price-books:*", "pipelines:*", "custom-fields:read",
 	"search:read", "users:read", "teams:read", "exports:create",
-	"imports:create", "jobs:read", "webhooks:read", NULL
+	"imports:create", "jobs:read", "webhooks:read", "email-templates:read",
+	NULL
 };
 static const char *const perm_sales[] = {
 	"accounts:read", "accounts:create", "accounts:update",
@@ -47,18 +48,20 @@ static const char *const perm_sales[] = {
 	"leads:read", "leads:create", "leads:update", "deals:read",
 	"deals:create", "deals:update", "activities:*", "products:read",
 	"price-books:read", "pipelines:read", "custom-fields:read",
-	"search:read", "users:read", "teams:read", NULL
+	"search:read", "users:read", "teams:read", "email-templates:read",
+	NULL
 };
 static const char *const perm_marketing[] = {
 	"accounts:read", "contacts:*", "leads:*", "activities:*",
 	"products:read", "pipelines:read", "custom-fields:read",
 	"search:read", "users:read", "exports:create", "imports:create",
-	"jobs:read", NULL
+	"jobs:read", "email-templates:read", NULL
 };
 static const char *const perm_support[] = {
 	"accounts:read", "accounts:update", "contacts:read", "contacts:update",
 	"activities:*", "products:read", "deals:read", "pipelines:read",
-	"custom-fields:read", "search:read", "users:read", NULL
+	"custom-fields:read", "search:read", "users:read",
+	"email-templates:read", NULL
 };
 static const char *const perm_read_only[] = {
 	"accounts:read", "contacts:read", "leads:read", "deals:read",

@@ -6,6 +6,8 @@
 #        tests/env.sh stop DIR
 #        tests/env.sh worker-start|worker-stop DIR   (fault tests: the
 #        job worker alone, with the environment start gave it)
+#        tests/env.sh sink-start|sink-stop DIR   (the SMTP sink alone, on
+#        its port: tests of a mail server that is down)
 #
 # start: PostgreSQL + Redis on free loopback ports under DIR
 # (deploy/local/stack.sh, which migrates), the demo tenant, Kore on a free
@@ -13,7 +15,8 @@
 # waits for /readyz.  Writes DIR/test.env (mode 600), which exports
 # everything a suite needs: the stack's variables (CRM_DATABASE_URL ...,
 # CRM_STACK_DIR), CRM_TEST_URL, CRM_TEST_KORE_PID, CRM_TEST_LOG,
-# CRM_TEST_WORKER_LOG, CRM_DEMO_EMAIL, CRM_DEMO_PASSWORD.
+# CRM_TEST_WORKER_LOG, CRM_DEMO_EMAIL, CRM_DEMO_PASSWORD, and the SMTP
+# sink's CRM_TEST_MAIL_DIR (DIR/mail/<recipient>/*.eml) and port.
 # Exit status: 0 ready; 1 the service did not become ready (DIR/test.env is
 # still written, so what did start can be inspected and stopped); 2 the
 # stack itself did not start.
@@ -27,7 +30,7 @@ CRM_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$CRM_ROOT/deploy/local/lib.sh"
 STACK=$CRM_ROOT/deploy/local/stack.sh
 
-[ $# -eq 2 ] || { echo "usage: tests/env.sh start|stop|worker-start|worker-stop DIR" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: tests/env.sh start|stop|worker-start|worker-stop|sink-start|sink-stop DIR" >&2; exit 2; }
 DIR=$(cd "$2" 2>/dev/null && pwd) || lib_die "$2: no such directory"
 
 case "$1" in
@@ -58,6 +61,14 @@ start)
 	export CRM_LOG_LEVEL=${CRM_LOG_LEVEL:-info}
 	unset CRM_TLS_CERT CRM_TLS_KEY
 	url=$(lib_url)
+	# E-mail goes to the local sink; links in it point at this service.
+	CRM_TEST_SMTP_PORT=$(lib_free_port)
+	export CRM_TEST_SMTP_PORT
+	export CRM_TEST_MAIL_DIR=$DIR/mail
+	export CRM_SMTP_URL=smtp://127.0.0.1:$CRM_TEST_SMTP_PORT
+	export CRM_SMTP_FROM=crm@crm-test.example
+	export CRM_PUBLIC_URL=$url
+	unset CRM_SMTP_USER CRM_SMTP_PASSWORD CRM_SMTP_STARTTLS
 	# The job worker at test speed: short leases and backoff, small
 	# attempt budgets and disabling thresholds the suites can reach.
 	jobvars=""
@@ -66,7 +77,8 @@ start)
 	    CRM_JOB_BACKOFF_BASE_MS=200 CRM_JOB_BACKOFF_CAP_MS=1000 \
 	    CRM_WEBHOOK_TIMEOUT_MS=3000 CRM_WEBHOOK_CONNECT_TIMEOUT_MS=1000 \
 	    CRM_WEBHOOK_MAX_ATTEMPTS=4 CRM_WEBHOOK_DISABLE_FAILURES=10 \
-	    CRM_WEBHOOK_DISABLE_AFTER_S=0; do
+	    CRM_WEBHOOK_DISABLE_AFTER_S=0 CRM_SMTP_TIMEOUT_MS=3000 \
+	    CRM_EMAIL_MAX_ATTEMPTS=20; do
 		k=${kv%%=*}
 		eval "v=\${$k:-\${kv#*=}}"
 		export "$k=$v"
@@ -88,6 +100,11 @@ start)
 	export CRM_WEBHOOK_ALLOWLIST='$CRM_WEBHOOK_ALLOWLIST'
 	export CRM_RATE_LIMIT_MULTIPLIER='$CRM_RATE_LIMIT_MULTIPLIER'
 	export CRM_TEST_KORE_PID=\$(cat '$DIR/crm.pid' 2>/dev/null)
+	export CRM_TEST_SMTP_PORT=$CRM_TEST_SMTP_PORT
+	export CRM_TEST_MAIL_DIR='$CRM_TEST_MAIL_DIR'
+	export CRM_SMTP_URL='$CRM_SMTP_URL'
+	export CRM_SMTP_FROM='$CRM_SMTP_FROM'
+	export CRM_PUBLIC_URL='$CRM_PUBLIC_URL'
 	$jobvars
 	EOF
 	)
@@ -99,6 +116,12 @@ start)
 		# Go on: the suites show what works without the demo tenant.
 	fi
 
+	if ! lib_start_sink "$DIR" "$CRM_TEST_SMTP_PORT" "$CRM_TEST_MAIL_DIR" \
+	    "$DIR/log/smtp-sink.log"; then
+		lib_say "the SMTP sink did not start:"
+		cat "$DIR/log/smtp-sink.log" >&2
+		exit 1
+	fi
 	if ! lib_start_kore "$DIR" "$DIR/log/crm.log"; then
 		lib_say "Kore did not start"
 		exit 1
@@ -121,9 +144,22 @@ worker-start)
 worker-stop)
 	lib_stop_pid "$DIR/crm-worker.pid" crm-worker 10
 	;;
+sink-start)
+	if ! lib_pid_alive "$DIR/smtp-sink.pid" smtpsink >/dev/null; then
+		# shellcheck disable=SC1091
+		. "$DIR/test.env"
+		lib_start_sink "$DIR" "$CRM_TEST_SMTP_PORT" \
+		    "$CRM_TEST_MAIL_DIR" "$DIR/log/smtp-sink.log" ||
+		    lib_die "the SMTP sink did not start"
+	fi
+	;;
+sink-stop)
+	lib_stop_pid "$DIR/smtp-sink.pid" smtpsink 10
+	;;
 stop)
 	lib_stop_pid "$DIR/crm-worker.pid" crm-worker 10
 	lib_stop_pid "$DIR/crm.pid" kore 10
+	lib_stop_pid "$DIR/smtp-sink.pid" smtpsink 10
 	"$STACK" stop "$DIR"
 	;;
 *)

@@ -122,6 +122,26 @@ lib_start_worker() {
 	echo "$!" >"$var/crm-worker.pid"
 }
 
+# lib_start_sink VAR_DIR PORT MAIL_DIR LOG: the local SMTP sink
+# (deploy/local/smtpsink.py) on 127.0.0.1:PORT, keeping mail under
+# MAIL_DIR; PID in VAR_DIR/smtp-sink.pid.  0 once it listens.
+lib_start_sink() {
+	local var=$1 port=$2 dir=$3 log=$4 i
+	mkdir -p "$dir" "$(dirname "$log")"
+	(
+		cd "$CRM_ROOT" || exit 1
+		exec setsid /usr/bin/python3 deploy/local/smtpsink.py \
+		    --port "$port" --dir "$dir" </dev/null >>"$log" 2>&1
+	) &
+	echo "$!" >"$var/smtp-sink.pid"
+	for i in $(seq 1 100); do
+		lib_port_busy "$port" && return 0
+		lib_pid_alive "$var/smtp-sink.pid" smtpsink >/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # lib_wait_ready URL SECONDS PIDFILE: 0 once URL/readyz answers 200; 1 on
 # timeout or when the process in PIDFILE dies first.
 lib_wait_ready() {

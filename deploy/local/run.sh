@@ -7,8 +7,10 @@
 # start: the private PostgreSQL + Redis under var/ (deploy/local/stack.sh,
 # which also migrates), the demo tenant (crmctl seed-demo), Kore serving
 # the API (var/crm.conf rendered from conf/crm.conf.in) and the job worker
-# (build/crm-worker, when built); waits for /readyz and prints the URL and
-# the demo login.  The environment reaches the service as it is:
+# (build/crm-worker, when built) and, unless CRM_SMTP_URL names a real
+# mail server, the local SMTP sink on CRM_SMTP_SINK_PORT (2525) keeping
+# every e-mail under var/mail/<recipient>/; waits for /readyz and prints
+# the URL and the demo login.  The environment reaches the service as it is:
 # CRM_HTTP_PORT (8080), CRM_HTTP_BIND, CRM_WORKERS, CRM_WEBHOOK_ALLOWLIST,
 # CRM_LOG_LEVEL, CRM_TLS_CERT/KEY ... (app/conf.c, genconf.sh).
 # stop: SIGTERM to Kore and the worker by PID file (SIGKILL after 10 s),
@@ -30,10 +32,18 @@ export CRM_HTTP_BIND=${CRM_HTTP_BIND:-127.0.0.1}
 export CRM_KEYS_DIR=${CRM_KEYS_DIR:-$VAR/keys}
 export CRM_EXPORTS_DIR=${CRM_EXPORTS_DIR:-$VAR/exports}
 export CRM_WORKER_METRICS_FILE=${CRM_WORKER_METRICS_FILE:-$VAR/crm-worker.prom}
+SINK_PORT=${CRM_SMTP_SINK_PORT:-2525}
+if [ -z "${CRM_SMTP_URL:-}" ]; then
+	SINK=1
+	export CRM_SMTP_URL=smtp://127.0.0.1:$SINK_PORT
+else
+	SINK=0
+fi
 
 stop_all() {
 	lib_stop_pid "$VAR/crm-worker.pid" crm-worker 10
 	lib_stop_pid "$VAR/crm.pid" kore 10
+	lib_stop_pid "$VAR/smtp-sink.pid" smtpsink 10
 	rm -f "$VAR/crm.url"
 	"$STACK" stop "$VAR"
 }
@@ -49,6 +59,9 @@ print_banner() {
 	fi
 	echo "  logs:    $LOGDIR/crm.log, $LOGDIR/crm-worker.log, $VAR/pg/log/, $VAR/redis/redis.log"
 	echo "  worker:  metrics in $CRM_WORKER_METRICS_FILE"
+	if lib_pid_alive "$VAR/smtp-sink.pid" smtpsink >/dev/null; then
+		echo "  e-mail:  every message sent is in $VAR/mail/<recipient>/"
+	fi
 	echo "  stop:    make stop"
 }
 
@@ -68,6 +81,9 @@ start)
 	if lib_port_busy "$CRM_HTTP_PORT"; then
 		lib_die "port $CRM_HTTP_PORT is in use; choose another with CRM_HTTP_PORT=..."
 	fi
+	if [ "$SINK" = 1 ] && lib_port_busy "$SINK_PORT"; then
+		lib_die "port $SINK_PORT (the SMTP sink) is in use; choose another with CRM_SMTP_SINK_PORT=..."
+	fi
 
 	"$STACK" start "$VAR" || lib_die "the PostgreSQL/Redis stack did not start"
 	# shellcheck disable=SC1091
@@ -83,6 +99,13 @@ start)
 	fi
 	chmod 600 "$VAR/demo.txt.new"
 	mv "$VAR/demo.txt.new" "$VAR/demo.txt"
+
+	export CRM_PUBLIC_URL=${CRM_PUBLIC_URL:-$url}
+	if [ "$SINK" = 1 ]; then
+		lib_start_sink "$VAR" "$SINK_PORT" "$VAR/mail" \
+		    "$LOGDIR/smtp-sink.log" ||
+		    lib_say "the SMTP sink did not start: e-mails will wait and retry"
+	fi
 
 	lib_say "starting Kore on $url"
 	if ! lib_start_kore "$VAR" "$LOGDIR/crm.log"; then

@@ -11,8 +11,9 @@
 static const char *const activities_types[] = {
 	"task", "call", "meeting", "note", "email", NULL
 };
+/* queued, sent, failed: an e-mail sent through the CRM (app/jobmail.c). */
 static const char *const activities_statuses[] = {
-	"open", "completed", "canceled", NULL
+	"open", "completed", "canceled", "queued", "sent", "failed", NULL
 };
 static const char *const activities_priorities[] = {
 	"low", "normal", "high", NULL

@@ -146,6 +146,39 @@ auth_ring(void)
 
 /* Small helpers the handlers share. */
 
+/*
+ * A throttle on the client's address (sign-up, login, invitation accept,
+ * password reset): quota per window seconds, fails closed.
+ */
+int
+auth_ip_limit(struct rq *rq, const char *name, const char *fmt, int quota,
+    int window, int burst, rq_fn next)
+{
+	struct lim_subject	s;
+	char			ip[64];
+
+	memset(&s, 0, sizeof(s));
+	if (!auth_client_ip(rq, ip, sizeof(ip)))
+		(void)snprintf(ip, sizeof(ip), "unknown");
+	s.name = name;
+	s.quota = lim_scale(quota);
+	s.window = window;
+	s.burst = lim_scale(burst);
+	(void)snprintf(s.key, sizeof(s.key), fmt, ip);
+	return (lim_check(rq, &s, 1, 1, next));
+}
+
+/* The password policy runs before any KDF work (SECURITY.md AUTH-13). */
+void
+auth_password_check(struct val *v, const char *field, const char *pw)
+{
+	const char	*why;
+
+	if (pw != NULL && pw_policy_check(pw, strlen(pw), &why) != 0)
+		val_error(v, field, why, "the password does not meet "
+		    "the policy: 15 to 128 characters, not a common one");
+}
+
 int
 auth_client_ip(struct rq *rq, char *out, size_t len)
 {

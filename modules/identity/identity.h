@@ -34,6 +34,9 @@ void	 auth_worker_init(void);
 void	 auth_parent_init(void);
 const struct kr_ring	*auth_ring(void);
 int	 auth_client_ip(struct rq *, char *, size_t);
+int	 auth_ip_limit(struct rq *, const char *, const char *, int, int, int,
+	    rq_fn);
+void	 auth_password_check(struct val *, const char *, const char *);
 const char	*auth_user_agent(struct rq *);
 void	 auth_set_user(struct rq *, const char *, const char *, const char *,
 	    int64_t, const char *);
@@ -72,6 +75,7 @@ void	 audit_add_as(struct db_batch *, struct rq *, const char *,
 
 extern const struct crm_module	sessions_module;
 extern const struct crm_module	users_module;
+extern const struct crm_module	reset_module;
 extern const struct crm_module	roles_module;
 extern const struct crm_module	apikeys_module;
 extern const struct crm_module	audit_module;

@@ -294,41 +294,6 @@ sess_signup_hash(struct rq *rq)
 }
 
 static int
-sess_ip_limit(struct rq *rq, const char *name, const char *fmt, int quota,
-    int window, int burst, rq_fn next)
-{
-	struct lim_subject	s;
-	char			ip[64];
-
-	memset(&s, 0, sizeof(s));
-	if (!auth_client_ip(rq, ip, sizeof(ip)))
-		(void)snprintf(ip, sizeof(ip), "unknown");
-	s.name = name;
-	s.quota = lim_scale(quota);
-	s.window = window;
-	s.burst = lim_scale(burst);
-	(void)snprintf(s.key, sizeof(s.key), fmt, ip);
-	return (lim_check(rq, &s, 1, 1, next));
-}
-
-/* The password policy runs before any KDF work (SECURITY.md AUTH-13). */
-static void
-sess_check_password_field(struct val *v, const char *field, const char *pw)
-{
-	const char	*why;
-
-	if (pw != NULL && pw_policy_check(pw, strlen(pw), &why) != 0)
-		val_error(v, field, why, "the password does not meet "
-		    "the policy: 15 to 128 characters, not a common one");
-}
-
-static void
-sess_check_password(struct val *v, const char *pw)
-{
-	sess_check_password_field(v, "password", pw);
-}
-
-static int
 sess_signup(struct rq *rq)
 {
 	static const char *const	 fields[] = { "company_name", "email",
@@ -346,7 +311,7 @@ sess_signup(struct rq *rq)
 	pw = val_str(&v, "password", 1, 1, SESS_PW_MAX_BYTES);
 	name = val_str(&v, "name", 0, 0, 200);
 	plan = val_enum(&v, "plan", 0, plans);
-	sess_check_password(&v, pw);
+	auth_password_check(&v, "password", pw);
 	if (val_failed(&v))
 		return (auth_reply_val(rq, &v));
 	st = sess_state_new(rq);
@@ -356,7 +321,7 @@ sess_signup(struct rq *rq)
 	st->name = xstrdup(name ? name : "");
 	(void)snprintf(st->plan, sizeof(st->plan), "%s", plan ? plan : "team");
 	sess_slug(company, st->slug);
-	return (sess_ip_limit(rq, "signup", RK_SIGNUP_IP, SESS_SIGNUP_QUOTA,
+	return (auth_ip_limit(rq, "signup", RK_SIGNUP_IP, SESS_SIGNUP_QUOTA,
 	    SESS_SIGNUP_WINDOW, SESS_SIGNUP_BURST, sess_signup_hash));
 }
 
@@ -637,7 +602,7 @@ sess_login(struct rq *rq)
 	if (slug != NULL)
 		(void)snprintf(st->slug, sizeof(st->slug), "%s", slug);
 	sess_acct_key(email, st->acct_key);
-	return (sess_ip_limit(rq, "login", RK_LOGIN_IP, SESS_LOGIN_QUOTA,
+	return (auth_ip_limit(rq, "login", RK_LOGIN_IP, SESS_LOGIN_QUOTA,
 	    SESS_LOGIN_WINDOW, SESS_LOGIN_BURST, sess_login_check));
 }
 
@@ -833,7 +798,7 @@ sess_password(struct rq *rq)
 	cur = val_str(&v, "current_password", 1, 1, SESS_PW_MAX_BYTES);
 	pw = val_str(&v, "new_password", 1, 1, SESS_PW_MAX_BYTES);
 	if (pw != NULL)
-		sess_check_password_field(&v, "new_password", pw);
+		auth_password_check(&v, "new_password", pw);
 	if (val_failed(&v))
 		return (auth_reply_val(rq, &v));
 	st = sess_state_new(rq);

@@ -10,7 +10,8 @@
  *
  * Invitation tokens are "<tenant id>.<secret>" (auth_opaque_new()), so
  * accepting one needs no pre-tenant lookup; the session it opens is made
- * by sessions.c's sess_open(), like a login's.
+ * by sessions.c's sess_open(), like a login's.  The token reaches the
+ * invitee only by e-mail (an "email" job, app/jobmail.c).
  */
 
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "identity.h"
 #include "keys.h"
+#include "modules/integrations/email.h"
 
 #define USERS_ACCEPT_PER_MIN	30	/* per client IP, shared with login */
 
@@ -206,53 +208,51 @@ users_get(struct rq *rq)
 
 /* Invitations. */
 
+/*
+ * The invitation's token travels only by e-mail: sealed into the job's
+ * payload here (email_seal), opened by crm-worker to build the link.  The
+ * 201 names the e-mail job so the inviter can follow its delivery.
+ */
 static int
 users_invite_done(struct rq *rq)
 {
-	struct buf	 out, url;
+	struct buf	 out;
 	PGresult	*res;
-	const char	*tok = rq->h;
 
 	if (!db_ok(rq))
 		return (users_db_error(rq, "role"));
 	res = db_res(rq, rq->batch->nstmts - 1);
-	/* A fragment: the token never reaches a web server's access log. */
-	buf_init(&url, 256);
-	buf_appendf(&url, "%s/accept-invitation#token=%s",
-	    crm_conf.public_url, tok);
 	buf_init(&out, 512);
 	buf_appends(&out, "{\"invitation\":");
 	buf_append(&out, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
-	buf_appends(&out, ",\"accept_token\":");
-	js_escape(&out, tok, strlen(tok));
-	buf_appends(&out, ",\"accept_url\":");
-	js_escape(&out, url.data, url.len);
-	buf_appendc(&out, '}');
+	buf_appends(&out, ",\"email_job_id\":\"");
+	buf_appends(&out, rq->h);
+	buf_appends(&out, "\"}");
 	reply_raw(rq, 201, "application/json; charset=utf-8", out.data,
 	    out.len);
 	buf_free(&out);
-	buf_free(&url);
 	return (RQ_DONE);
 }
 
-static void
-users_token_free(void *h)
-{
-	explicit_bzero(h, IDN_TOKEN_LEN + 1);
-	xfree(h);
-}
-
-static void
+/* rq->h keeps the e-mail job's id for the reply; -1: no seal key. */
+static int
 users_invite_batch(struct rq *rq, struct db_batch *b, const char *id,
     const char *email, const char *name, const char *role)
 {
 	uint8_t		hash[32];
-	char		hex[65];
+	char		hex[65], tok[IDN_TOKEN_LEN + 1];
+	char		sealed[EMAIL_SEALED_HEX];
+	int		rc;
 
-	rq->h = xmalloc(IDN_TOKEN_LEN + 1);
-	rq->h_free = users_token_free;
-	auth_opaque_new(rq->who.tenant, rq->h, hash);
+	auth_opaque_new(rq->who.tenant, tok, hash);
+	rc = email_seal(tok, sealed);
+	explicit_bzero(tok, sizeof(tok));
+	if (rc == -1)
+		return (-1);
 	crm_hex(hash, sizeof(hash), hex);
+	rq->h = xmalloc(UUID_STRLEN + 1);
+	rq->h_free = xfree;
+	uuid7_new_str(rq->h);
 	db_stmt(b, "SELECT crm.user_invite($1, $2, $3, $4, $5, $6, $7, $8, "
 	    "decode($9, 'hex'), $10)");
 	db_param(b, rq->who.tenant);
@@ -264,6 +264,13 @@ users_invite_batch(struct rq *rq, struct db_batch *b, const char *id,
 	db_param(b, role);
 	db_param(b, hex);
 	db_paramf(b, "%d", IDN_INVITE_TTL);
+	db_stmt(b, "SELECT crm.invitation_email($1, $2, $3, $4, $5)");
+	db_param(b, rq->who.tenant);
+	db_param(b, id);
+	db_param(b, rq->h);
+	db_paramf(b, "%d", crm_conf.email_max_attempts);
+	db_param(b, sealed);
+	return (0);
 }
 
 static int
@@ -285,7 +292,11 @@ users_invite(struct rq *rq)
 		return (auth_reply_val(rq, &v));
 	uuid7_new_str(id);
 	b = db_batch(rq, DB_TX);
-	users_invite_batch(rq, b, id, email, name, role);
+	if (users_invite_batch(rq, b, id, email, name, role) == -1) {
+		log_msg(LOG_LVL_ERROR, "users", "the seal key is missing: "
+		    "invitations cannot be mailed");
+		return (reply_problem(rq, PROB_INTERNAL, NULL));
+	}
 	audit_add(b, rq, "user.invited", "invitation", id,
 	    json_pack("{s:s}", "role", role));
 	db_stmt(b, "SELECT json_build_object('id', i.id, 'email', i.email, "
@@ -437,17 +448,8 @@ users_accept_hash(struct rq *rq)
 static int
 users_accept_limit(struct rq *rq)
 {
-	struct lim_subject	s;
-	char			ip[64];
-
-	memset(&s, 0, sizeof(s));
-	if (!auth_client_ip(rq, ip, sizeof(ip)))
-		(void)snprintf(ip, sizeof(ip), "unknown");
-	s.name = "ip";
-	s.quota = lim_scale(USERS_ACCEPT_PER_MIN);
-	s.burst = lim_scale(10);
-	(void)snprintf(s.key, sizeof(s.key), RK_LOGIN_IP, ip);
-	return (lim_check(rq, &s, 1, 1, users_accept_hash));
+	return (auth_ip_limit(rq, "ip", RK_LOGIN_IP, USERS_ACCEPT_PER_MIN, 60,
+	    10, users_accept_hash));
 }
 
 static int
@@ -457,7 +459,7 @@ users_accept(struct rq *rq)
 					    "name", NULL };
 	struct users_accept		*st;
 	struct val			 v;
-	const char			*tok, *pw, *name, *why;
+	const char			*tok, *pw, *name;
 	uint8_t				 hash[32];
 
 	val_init(&v, rq->body);
@@ -465,9 +467,7 @@ users_accept(struct rq *rq)
 	tok = val_str(&v, "token", 1, 1, 256);
 	pw = val_str(&v, "password", 1, 1, PW_MAX_BYTES);
 	name = val_str(&v, "name", 1, 1, 200);
-	if (pw != NULL && pw_policy_check(pw, strlen(pw), &why) != 0)
-		val_error(&v, "password", why, "the password does not meet "
-		    "the policy: 15 to 128 characters, not a common one");
+	auth_password_check(&v, "password", pw);
 	if (val_failed(&v))
 		return (auth_reply_val(rq, &v));
 	st = xcalloc(1, sizeof(*st));

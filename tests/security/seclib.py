@@ -140,6 +140,7 @@ class Tenant:
         self.webhooks = []       # webhook ids (disabled after one event)
         self.jobs = []           # job ids (the webhook's delivery)
         self.exports = []        # export job ids (the owner's)
+        self.email_templates = []  # e-mail template ids
         self.forged = None       # a token that must be refused
 
     @property
@@ -169,6 +170,7 @@ class Tenant:
             "webhooks": list(self.webhooks),
             "jobs": list(self.jobs),
             "exports": list(self.exports),
+            "email-templates": list(self.email_templates),
             "tenant": [self.id],
         }
         by.update({k: list(v) for k, v in self.records.items()})
@@ -299,6 +301,11 @@ def _build_tenant(base_url, letter, run):
                        "label": "Sec", "type": "text"}),
             201, "POST /v1/custom-fields")
     t.custom_fields.append(b["id"])
+    b = _ok(send(owner, "POST", "/v1/email-templates",
+                 body={"name": "sec " + run, "subject": "Hi",
+                       "body_text": "Hello {{contact.first_name}}"}),
+            201, "POST /v1/email-templates")
+    t.email_templates.append(b["id"])
     return t
 
 

@@ -189,6 +189,15 @@ MATRIX = {
         ("webhooks:update", ADMIN),
     "GET /v1/jobs": ("jobs:read", "1AAA3A33331"),
     "GET /v1/jobs/{id}": ("jobs:read", "1AAA3A33331"),
+    # e-mail (modules/integrations/email.c, modules/identity/reset.c)
+    "GET /v1/email-templates": ("email-templates:read", "1AAAAAA3331"),
+    "POST /v1/email-templates": ("email-templates:create", ADMIN),
+    "GET /v1/email-templates/{id}": ("email-templates:read", "1AAAAAA3331"),
+    "PATCH /v1/email-templates/{id}": ("email-templates:update", ADMIN),
+    "DELETE /v1/email-templates/{id}": ("email-templates:delete", ADMIN),
+    "POST /v1/contacts/{id}/emails": ("activities:create", "1AAAAAA33A1"),
+    "POST /v1/auth/password-reset": ("public", PUBLIC),
+    "POST /v1/auth/password-reset/confirm": ("public", PUBLIC),
     # exports (modules/integrations/exports.c); <entity>:export is checked
     # in the handler on top of the route's permission
     "POST /v1/exports": ("exports:create", "1AAA3A33331"),
@@ -203,22 +212,23 @@ GRANTS = {
                 "activities:*", "products:*", "price-books:*",
                 "pipelines:*", "custom-fields:read", "search:read",
                 "users:read", "teams:read", "exports:create",
-                "imports:create", "jobs:read", "webhooks:read"],
+                "imports:create", "jobs:read", "webhooks:read",
+                "email-templates:read"],
     "sales": ["accounts:read", "accounts:create", "accounts:update",
               "contacts:read", "contacts:create", "contacts:update",
               "leads:read", "leads:create", "leads:update", "deals:read",
               "deals:create", "deals:update", "activities:*",
               "products:read", "price-books:read", "pipelines:read",
               "custom-fields:read", "search:read", "users:read",
-              "teams:read"],
+              "teams:read", "email-templates:read"],
     "marketing": ["accounts:read", "contacts:*", "leads:*", "activities:*",
                   "products:read", "pipelines:read", "custom-fields:read",
                   "search:read", "users:read", "exports:create",
-                  "imports:create", "jobs:read"],
+                  "imports:create", "jobs:read", "email-templates:read"],
     "support": ["accounts:read", "accounts:update", "contacts:read",
                 "contacts:update", "activities:*", "products:read",
                 "deals:read", "pipelines:read", "custom-fields:read",
-                "search:read", "users:read"],
+                "search:read", "users:read", "email-templates:read"],
     "read_only": ["accounts:read", "contacts:read", "leads:read",
                   "deals:read", "activities:read", "products:read",
                   "price-books:read", "pipelines:read",
@@ -345,7 +355,8 @@ def concrete(world, method, path):
     own = {"users": A.users["sales"].user_id, "roles": A.custom_role["id"],
            "teams": A.teams[0], "api-keys": A.keys["narrow"][0]["id"],
            "custom-fields": A.custom_fields[0], "webhooks": A.webhooks[0],
-           "jobs": A.jobs[0], "exports": A.exports[0]}
+           "jobs": A.jobs[0], "exports": A.exports[0],
+           "email-templates": A.email_templates[0]}
     for kind in RECORD_KINDS:
         own[kind] = A.records[kind][0]
     res = resource_of(path)

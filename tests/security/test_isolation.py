@@ -71,6 +71,9 @@ def body_for(method, path, tenant):
         return {"from_ids": [tenant.records[kind_of(path, 0, "id")][0]]}
     if method == "POST" and path.endswith("/members"):
         return {"user_id": tenant.users["sales"].user_id}
+    if method == "POST" and path.endswith("/emails"):
+        # Valid, so that only the contact's tenant can refuse it.
+        return {"subject": "isolation probe", "body": "x"}
     if method in ("POST", "PUT"):
         return {}
     return None
@@ -97,7 +100,8 @@ def snapshot(world):
         c = t.owner.client
         snap = {}
         for path in ("/v1/users", "/v1/roles", "/v1/teams", "/v1/api-keys",
-                     "/v1/custom-fields", "/v1/webhooks"):
+                     "/v1/custom-fields", "/v1/webhooks",
+                     "/v1/email-templates"):
             r = send(c, "GET", path if "custom" in path else
                      path + "?limit=200")
             assert r.status_code == 200, "%s: %d %s" % (path, r.status_code,
