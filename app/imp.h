@@ -73,7 +73,7 @@ void	 csv_free(struct csv *);
 
 const char	*imap_alias(const char *, const char *);
 void	 imap_norm(const char *, char *, size_t);
-int	 imap_target(const struct ent_desc *, const struct ent_cdefs *,
+int	 imap_target(const struct ent_desc *, const struct ent_cdefs *, json_t *,
 	    json_t *, const char *, char *, size_t);
 int	 imap_target_ok(const struct ent_desc *, const struct ent_cdefs *,
 	    const char *);
