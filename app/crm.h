@@ -194,6 +194,7 @@ struct crm_conf {
 	int		 webhook_disable_after_s; /* CRM_WEBHOOK_DISABLE_AFTER_S */
 	char		*exports_dir;		/* CRM_EXPORTS_DIR */
 	int		 export_ttl_h;		/* CRM_EXPORT_TTL_H */
+	char		*imports_dir;		/* CRM_IMPORTS_DIR */
 };
 
 extern struct crm_conf	crm_conf;

@@ -22,6 +22,7 @@ extern const struct crm_module	price_books_module;
 extern const struct crm_module	webhooks_module;
 extern const struct crm_module	jobs_module;
 extern const struct crm_module	exports_module;
+extern const struct crm_module	imports_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -45,5 +46,6 @@ const struct crm_module *crm_modules[] = {
 	&webhooks_module,
 	&jobs_module,
 	&exports_module,
+	&imports_module,
 	NULL
 };
