@@ -165,6 +165,8 @@ void	 ent_sql_json_sel(const struct ent_desc *, const char *const *,
 void	 ent_sql_get(const struct ent_desc *, struct buf *);
 void	 ent_sql_create(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
+void	 ent_sql_create_owned(const struct ent_desc *,
+	    const struct ent_bind *, struct buf *);
 void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
 void	 ent_sql_delete(const struct ent_desc *, struct buf *);

@@ -207,7 +207,8 @@ imap_target_ok(const struct ent_desc *d, const struct ent_cdefs *cd,
 }
 
 /*
- * The target of one column: 1 mapped (out set), 0 ignored.  `mapping` is
+ * The target of one column: 1 mapped (out set), 0 unknown (ignored, and
+ * listed in the result), -1 ignored because the client said so.  `mapping` is
  * the client's {Column: field} (already checked with imap_target_ok; an
  * empty field means "ignore this column"); `labels` the custom fields'
  * {name: label}.
@@ -226,7 +227,7 @@ imap_target(const struct ent_desc *d, const struct ent_cdefs *cd,
 	out[0] = '\0';
 	if ((t = json_string_value(json_object_get(mapping, col))) != NULL) {
 		(void)snprintf(out, len, "%s", t);
-		return (out[0] != '\0');
+		return (out[0] != '\0' ? 1 : -1);
 	}
 	imap_norm(col, n, sizeof(n));
 	if (n[0] == '\0')

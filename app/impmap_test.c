@@ -52,7 +52,8 @@ static const char *
 t_map(const struct ent_desc *d, const struct ent_cdefs *cd, json_t *labels,
     json_t *mapping, const char *col)
 {
-	if (!imap_target(d, cd, labels, mapping, col, t_out, sizeof(t_out)))
+	if (imap_target(d, cd, labels, mapping, col, t_out, sizeof(t_out)) <=
+	    0)
 		return ("-");
 	return (t_out);
 }

@@ -120,11 +120,29 @@ int
 jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
     size_t errlen, int *dead)
 {
+	return (jdb_tx_at(c, tenant, s, n, err, errlen, dead, NULL));
+}
+
+/*
+ * jdb_tx, and on failure which statement failed and its SQLSTATE (an
+ * import drops the one row whose statement failed and tries again):
+ * f->index is -1 when no statement of s[] failed (BEGIN, COMMIT, the
+ * connection).
+ */
+int
+jdb_tx_at(PGconn *c, const char *tenant, struct jdb_stmt *s, int n,
+    char *err, size_t errlen, int *dead, struct jdb_fail *f)
+{
 	PGresult	*r;
+	const char	*st;
 	int		 i, ok = 1, pre = tenant != NULL ? 3 : 2;
 
 	*dead = 0;
 	err[0] = '\0';
+	if (f != NULL) {
+		f->index = -1;
+		f->sqlstate[0] = '\0';
+	}
 	if (PQstatus(c) != CONNECTION_OK || PQenterPipelineMode(c) != 1)
 		goto gone;
 	ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
@@ -153,6 +171,12 @@ jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
 		}
 		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
 		    PQresultStatus(r) != PGRES_TUPLES_OK) {
+			if (ok && f != NULL && i >= pre && i < pre + n) {
+				f->index = i - pre;
+				st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+				(void)snprintf(f->sqlstate, sizeof(f->sqlstate),
+				    "%s", st != NULL ? st : "");
+			}
 			if (ok)
 				jdb_err(err, errlen, r, c);
 			ok = 0;
@@ -171,6 +195,13 @@ jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
 	(void)PQexitPipelineMode(c);
 	if (PQstatus(c) != CONNECTION_OK)
 		goto gone;
+	/*
+	 * A failed statement makes the server skip the rest, COMMIT
+	 * included, up to the sync: the transaction is left open and
+	 * aborted, and must be rolled back before the next one.
+	 */
+	if (!ok && PQtransactionStatus(c) == PQTRANS_INERROR)
+		PQclear(PQexec(c, "ROLLBACK"));
 	if (!ok) {
 		if (err[0] == '\0')
 			jdb_err(err, errlen, NULL, c);

@@ -117,7 +117,11 @@ imp_pick(const char *const *list, const char *v)
 	return (NULL);
 }
 
-/* One name=value of the query string; 0 ok, else the problem was sent. */
+/*
+ * One name=value of the query string: PIPE_NEXT, or what replying with
+ * the problem returned (RQ_DONE, or RQ_WAIT while the credential is
+ * verified before a 4xx is shown).
+ */
 static int
 imp_param(struct rq *rq, struct imp_state *st, char *key, char *val,
     const char **entity)
@@ -129,15 +133,15 @@ imp_param(struct rq *rq, struct imp_state *st, char *key, char *val,
 		if (*entity == NULL)
 			return (imp_bad_query(rq, "entity", "invalid_value",
 			    "one of accounts, contacts, leads, deals, "
-			    "products") + 1);
+			    "products"));
 	} else if (strcmp(key, "dedupe") == 0) {
 		if ((st->dedupe = imp_pick(imp_dedupes, val)) == NULL)
 			return (imp_bad_query(rq, "dedupe", "invalid_value",
-			    "one of none, email, domain") + 1);
+			    "one of none, email, domain"));
 	} else if (strcmp(key, "on_duplicate") == 0) {
 		if ((st->ondup = imp_pick(imp_ondups, val)) == NULL)
 			return (imp_bad_query(rq, "on_duplicate",
-			    "invalid_value", "one of skip, update") + 1);
+			    "invalid_value", "one of skip, update"));
 	} else if (n > 9 && strncmp(key, "mapping[", 8) == 0 &&
 	    key[n - 1] == ']' && json_object_size(st->mapping) <
 	    IMP_MAXMAP) {
@@ -147,24 +151,24 @@ imp_param(struct rq *rq, struct imp_state *st, char *key, char *val,
 	} else {
 		return (imp_bad_query(rq, key, "unknown_parameter", "not a "
 		    "parameter of an import (entity, dedupe, on_duplicate, "
-		    "mapping[Column])") + 1);
+		    "mapping[Column])"));
 	}
-	return (0);
+	return (PIPE_NEXT);
 }
 
 static int
 imp_query(struct rq *rq, struct imp_state *st, const char **entity)
 {
 	char	*qs, *tok, *save, *eq;
-	int	 rc = 0;
+	int	 rc = PIPE_NEXT;
 
 	*entity = NULL;
 	st->dedupe = "none";
 	st->ondup = "skip";
 	if (pipe_query(rq) == NULL)
-		return (0);
+		return (PIPE_NEXT);
 	qs = xstrdup(pipe_query(rq));
-	for (tok = strtok_r(qs, "&", &save); tok != NULL && rc == 0;
+	for (tok = strtok_r(qs, "&", &save); tok != NULL && rc == PIPE_NEXT;
 	    tok = strtok_r(NULL, "&", &save)) {
 		if ((eq = strchr(tok, '=')) != NULL)
 			*eq++ = '\0';
@@ -172,7 +176,7 @@ imp_query(struct rq *rq, struct imp_state *st, const char **entity)
 		    elist_decode(eq) == -1) || !js_utf8_valid(tok, strlen(tok)) ||
 		    (eq != NULL && !js_utf8_valid(eq, strlen(eq))))
 			rc = imp_bad_query(rq, "query", "invalid", "the query "
-			    "string is not valid percent-encoded UTF-8") + 1;
+			    "string is not valid percent-encoded UTF-8");
 		else
 			rc = imp_param(rq, st, tok, eq != NULL ? eq : "",
 			    entity);
@@ -209,7 +213,6 @@ imp_store(struct rq *rq, struct imp_state *st)
 	size_t		 off;
 	int		 fd, rc = -1;
 
-	(void)mkdir(crm_conf.imports_dir, 0700);
 	(void)snprintf(st->file, sizeof(st->file), "%s.%s.csv",
 	    rq->who.tenant, st->id);
 	if ((size_t)snprintf(st->path, sizeof(st->path), "%s/%s",
@@ -248,7 +251,8 @@ out:
 
 /*
  * The header row against the entity: the target of every column, or a
- * 422 naming what is wrong.  0 ok (cols, unknown filled), else sent.
+ * 422 naming what is wrong.  PIPE_NEXT (cols, unknown filled), or the
+ * problem reply's return.
  */
 static int
 imp_header(struct rq *rq, struct imp_state *st, json_t *labels,
@@ -258,10 +262,10 @@ imp_header(struct rq *rq, struct imp_state *st, json_t *labels,
 	char		 t[IMAP_TARGET], why[256];
 	const char	*name;
 	size_t		 k;
-	int		 fd, i, rc;
+	int		 fd, i, m, rc;
 
 	if ((fd = open(st->path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (reply_problem(rq, PROB_INTERNAL, NULL) + 1);
+		return (reply_problem(rq, PROB_INTERNAL, NULL));
 	csv_init(&c, fd, 0);
 	while ((rc = csv_next(&c)) == 1 && c.blank)
 		;
@@ -271,14 +275,14 @@ imp_header(struct rq *rq, struct imp_state *st, json_t *labels,
 		    c.err);
 		csv_free(&c);
 		(void)close(fd);
-		return (imp_invalid(rq, "body", why) + 1);
+		return (imp_invalid(rq, "body", why));
 	}
-	for (i = 0, rc = 0; i < c.nf && rc == 0; i++) {
+	for (i = 0, rc = PIPE_NEXT; i < c.nf && rc == PIPE_NEXT; i++) {
 		name = csv_field(&c, i);
-		if (!imap_target(st->d, st->cd, labels, st->mapping, name, t,
-		    sizeof(t))) {
+		if ((m = imap_target(st->d, st->cd, labels, st->mapping, name,
+		    t, sizeof(t))) != 1) {
 			json_array_append_new(cols, json_null());
-			if (*name != '\0')
+			if (*name != '\0' && m == 0)	/* not -1: told to */
 				json_array_append_new(unknown,
 				    json_string(name));
 			continue;
@@ -294,16 +298,16 @@ imp_header(struct rq *rq, struct imp_state *st, json_t *labels,
 			    "both map to %s: map one of them elsewhere or to "
 			    "nothing with mapping[Column]=", csv_field(&c,
 			    (int)k), name, t);
-			rc = imp_invalid(rq, "body", why) + 1;
+			rc = imp_invalid(rq, "body", why);
 		}
 		json_array_append_new(cols, json_string(t));
 	}
 	csv_free(&c);
 	(void)close(fd);
-	if (rc != 0)
+	if (rc != PIPE_NEXT)
 		return (rc);
 	if (imap_required(st->d, cols, why, sizeof(why)) == -1)
-		return (imp_invalid(rq, "body", why) + 1);
+		return (imp_invalid(rq, "body", why));
 	if (strcmp(st->dedupe, "none") != 0) {
 		json_array_foreach(cols, k, labels) {
 			if (json_is_string(labels) && strcmp(json_string_value(
@@ -313,9 +317,9 @@ imp_header(struct rq *rq, struct imp_state *st, json_t *labels,
 		}
 		if (k == json_array_size(cols))
 			return (imp_invalid(rq, "dedupe", "no column maps to "
-			    "the field this rule compares") + 1);
+			    "the field this rule compares"));
 	}
-	return (0);
+	return (PIPE_NEXT);
 }
 
 static int
@@ -374,6 +378,7 @@ imp_create_defs(struct rq *rq)
 	struct js_err		 e;
 	PGresult		*res;
 	char			 param[160];
+	int			 rc;
 
 	if (!db_ok(rq))
 		return (db_reply_error(rq));
@@ -405,11 +410,11 @@ imp_create_defs(struct rq *rq)
 	}
 	cols = json_array();
 	unknown = json_array();
-	if (imp_header(rq, st, labels, cols, unknown) != 0) {
+	if ((rc = imp_header(rq, st, labels, cols, unknown)) != PIPE_NEXT) {
 		json_decref(labels);
 		json_decref(cols);
 		json_decref(unknown);
-		return (RQ_DONE);
+		return (rc);
 	}
 	json_decref(labels);
 	return (imp_enqueue(rq, st, cols, unknown));
@@ -422,13 +427,14 @@ imp_create(struct rq *rq)
 	struct db_batch		*b;
 	const char		*entity;
 	char			 perm[64];
+	int			 rc;
 
 	st = xcalloc(1, sizeof(*st));
 	st->mapping = json_object();
 	rq->h = st;
 	rq->h_free = imp_state_free;
-	if (imp_query(rq, st, &entity) != 0)
-		return (RQ_DONE);
+	if ((rc = imp_query(rq, st, &entity)) != PIPE_NEXT)
+		return (rc);
 	if (entity == NULL)
 		return (imp_bad_query(rq, "entity", "required", "one of "
 		    "accounts, contacts, leads, deals, products"));
@@ -459,6 +465,15 @@ imp_create(struct rq *rq)
 	return (db_run(rq, b, imp_create_defs));
 }
 
+/* Before the workers' sandbox: it allows no mkdir. */
+static void
+imp_parent_init(void)
+{
+	if (mkdir(crm_conf.imports_dir, 0700) == -1 && errno != EEXIST)
+		crm_fatal("CRM_IMPORTS_DIR %s: %s", crm_conf.imports_dir,
+		    strerror(errno));
+}
+
 static const struct route imp_routes[] = {
 	ROUTE(HTTP_METHOD_POST, "/v1/imports", "imports:create", imp_create,
 	    RT_RAW | RT_WRITE,
@@ -467,5 +482,5 @@ static const struct route imp_routes[] = {
 
 const struct crm_module imports_module = {
 	"imports", imp_routes, sizeof(imp_routes) / sizeof(imp_routes[0]),
-	NULL, NULL
+	NULL, imp_parent_init
 };
