@@ -120,18 +120,20 @@ int
 jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
     size_t errlen, int *dead)
 {
-	return (jdb_tx_at(c, tenant, s, n, err, errlen, dead, NULL));
+	return (jdb_tx_at(c, tenant, s, n, err, errlen, dead, NULL, NULL));
 }
 
 /*
  * jdb_tx, and on failure which statement failed and its SQLSTATE (an
  * import drops the one row whose statement failed and tries again):
  * f->index is -1 when no statement of s[] failed (BEGIN, COMMIT, the
- * connection).
+ * connection).  prep[i], when given and not NULL, names the statement
+ * prepared on this connection to run for s[i] instead of its text.
  */
 int
 jdb_tx_at(PGconn *c, const char *tenant, struct jdb_stmt *s, int n,
-    char *err, size_t errlen, int *dead, struct jdb_fail *f)
+    char *err, size_t errlen, int *dead, struct jdb_fail *f,
+    const char *const *prep)
 {
 	PGresult	*r;
 	const char	*st;
@@ -151,7 +153,9 @@ jdb_tx_at(PGconn *c, const char *tenant, struct jdb_stmt *s, int n,
 	if (ok && tenant != NULL)
 		ok = jdb_send_tenant(c, tenant);
 	for (i = 0; ok && i < n; i++)
-		ok = PQsendQueryParams(c, s[i].sql, s[i].n, NULL, s[i].p, NULL,
+		ok = prep != NULL && prep[i] != NULL ? PQsendQueryPrepared(c,
+		    prep[i], s[i].n, s[i].p, NULL, NULL, 0) :
+		    PQsendQueryParams(c, s[i].sql, s[i].n, NULL, s[i].p, NULL,
 		    NULL, 0);
 	if (ok)
 		ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL,

@@ -33,7 +33,7 @@ PGconn	*jdb_connect(const char *, char *, size_t);
 int	 jdb_tx(PGconn *, const char *, struct jdb_stmt *, int, char *,
 	    size_t, int *);
 int	 jdb_tx_at(PGconn *, const char *, struct jdb_stmt *, int, char *,
-	    size_t, int *, struct jdb_fail *);
+	    size_t, int *, struct jdb_fail *, const char *const *);
 void	 jdb_clear(struct jdb_stmt *, int);
 
 /* jobq.c: "<tenant>:<job id>" strings; 0 ok, -1 Redis failed. */

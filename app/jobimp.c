@@ -44,7 +44,8 @@
 #include "imp.h"
 #include "jobdb.h"
 
-#define JIMP_BATCH	250		/* rows a transaction */
+#define JIMP_BATCH	500		/* rows a transaction */
+#define JIMP_PREPARED	32		/* statements kept prepared a job */
 #define JIMP_MAXERR	1000		/* row errors kept in the result */
 #define JIMP_RENEW_MS	2000		/* lease renewal during pass 1 */
 
@@ -98,6 +99,15 @@ struct jimp_run {
 	int			 complete;
 	struct jimp_row		 rows[JIMP_BATCH];
 	int			 n;
+	/*
+	 * A row's statement depends only on which fields it gives, so a
+	 * file has few distinct ones: each is prepared once on the
+	 * connection (planning the engine's INSERT was most of a row's
+	 * cost), and dropped when the job ends or the connection changes.
+	 */
+	PGconn			*prep_conn;
+	char			*prep_sql[JIMP_PREPARED];
+	int			 nprep;
 	struct jimp_result	*res;
 };
 
@@ -109,6 +119,51 @@ jimp_fail(struct jimp_run *r, int retry, const char *fmt, const char *a)
 	return (-1);
 }
 
+static void
+jimp_unprepare(struct jimp_run *r)
+{
+	int	i;
+
+	if (r->nprep > 0 && r->w->pg == r->prep_conn && r->w->pg != NULL)
+		PQclear(PQexec(r->w->pg, "DEALLOCATE ALL"));
+	for (i = 0; i < r->nprep; i++)
+		xfree(r->prep_sql[i]);
+	r->nprep = 0;
+	r->prep_conn = r->w->pg;
+}
+
+/* The name of s's statement prepared on this connection, or NULL. */
+static const char *
+jimp_prepared(struct jimp_run *r, const char *sql)
+{
+	static char	 names[JIMP_PREPARED][16];
+	PGresult	*res;
+	int		 i, ok;
+
+	if (r->w->pg == NULL)
+		return (NULL);
+	if (r->prep_conn != r->w->pg) {
+		for (i = 0; i < r->nprep; i++)
+			xfree(r->prep_sql[i]);
+		r->nprep = 0;
+		r->prep_conn = r->w->pg;
+	}
+	for (i = 0; i < r->nprep; i++) {
+		if (strcmp(r->prep_sql[i], sql) == 0)
+			return (names[i]);
+	}
+	if (r->nprep == JIMP_PREPARED)
+		return (NULL);
+	(void)snprintf(names[i], sizeof(names[i]), "jimp_%d", i);
+	res = PQprepare(r->w->pg, names[i], sql, 0, NULL);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		return (NULL);
+	r->prep_sql[r->nprep++] = xstrdup(sql);
+	return (names[i]);
+}
+
 /* A refusal PostgreSQL gave for one row: the row's, or the job's? */
 static int
 jimp_row_refusal(const char *state)
@@ -118,7 +173,8 @@ jimp_row_refusal(const char *state)
 }
 
 static int
-jimp_tx(struct jimp_run *r, struct jdb_stmt *s, int n, struct jdb_fail *f)
+jimp_tx_prep(struct jimp_run *r, struct jdb_stmt *s, int n,
+    struct jdb_fail *f, const char *const *prep)
 {
 	char	err[512];
 	int	dead;
@@ -126,7 +182,7 @@ jimp_tx(struct jimp_run *r, struct jdb_stmt *s, int n, struct jdb_fail *f)
 	if (r->w->pg == NULL || PQstatus(r->w->pg) != CONNECTION_OK)
 		return (-1);
 	if (jdb_tx_at(r->w->pg, r->tenant, s, n, err, sizeof(err), &dead,
-	    f) == 0)
+	    f, prep) == 0)
 		return (0);
 	if (f == NULL || f->index <= 0 || !jimp_row_refusal(f->sqlstate))
 		log_msg(LOG_LVL_WARN, "import_db_error", "import %s: %s",
@@ -136,6 +192,12 @@ jimp_tx(struct jimp_run *r, struct jdb_stmt *s, int n, struct jdb_fail *f)
 		r->w->pg = NULL;
 	}
 	return (-1);
+}
+
+static int
+jimp_tx(struct jimp_run *r, struct jdb_stmt *s, int n, struct jdb_fail *f)
+{
+	return (jimp_tx_prep(r, s, n, f, NULL));
 }
 
 /* A file name the request made: <this tenant>.<uuid>.csv. */
@@ -800,10 +862,12 @@ jimp_commit(struct jimp_run *r, off_t off, long long row, long long line,
 	json_t		*errs, *seen, *e;
 	long long	 d[6];
 	char		 (*ver)[24];
+	const char	**prep;
 	int		 i, n, map[JIMP_BATCH + 1], rc = -1;
 	size_t		 j;
 
 	s = xcalloc(JIMP_BATCH + 1, sizeof(*s));
+	prep = xcalloc(JIMP_BATCH + 1, sizeof(*prep));
 	ver = xcalloc(JIMP_BATCH, sizeof(*ver));
 	for (;;) {
 		seen = json_object();
@@ -828,13 +892,14 @@ jimp_commit(struct jimp_run *r, off_t off, long long row, long long line,
 			if (r->rows[i].act == JIMP_CREATE ||
 			    r->rows[i].act == JIMP_UPDATE) {
 				jimp_stmt(r, &r->rows[i], &s[++n], ver[i]);
+				prep[n] = jimp_prepared(r, s[n].sql);
 				map[n] = i;
 			}
 		}
 		json_decref(seen);
 		jimp_checkpoint(r, &s[0], &cp, errs, d, off, row, line,
 		    complete);
-		if (jimp_tx(r, s, n + 1, &f) == 0) {
+		if (jimp_tx_prep(r, s, n + 1, &f, prep) == 0) {
 			jdb_clear(s, n + 1);
 			r->done += d[0];
 			r->created += d[1];
@@ -861,6 +926,7 @@ jimp_commit(struct jimp_run *r, off_t off, long long row, long long line,
 		break;
 	}
 	xfree(s);
+	xfree(prep);
 	xfree(ver);
 	return (rc);
 }
@@ -941,6 +1007,7 @@ jimp_run(struct jrun *w, const char *tenant, const char *job, json_t *p,
 	res->skipped = r->skipped;
 	res->failed = r->failed;
 	res->total = r->total;
+	jimp_unprepare(r);
 	if (r->fd != -1)
 		(void)close(r->fd);
 	if (r->c.data != NULL)
