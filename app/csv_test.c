@@ -44,7 +44,8 @@ t_read_n(const void *in, size_t len, size_t maxfield)
 	t_out[0] = t_err[0] = '\0';
 	while ((rc = csv_next(&c)) == 1) {
 		if (n > 0)
-			n += (size_t)snprintf(t_out + n, sizeof(t_out) - n, ";");
+			n += (size_t)snprintf(t_out + n, sizeof(t_out) - n,
+			    ";");
 		if (c.blank) {
 			n += (size_t)snprintf(t_out + n, sizeof(t_out) - n,
 			    "<blank>");

@@ -73,11 +73,12 @@ void	 csv_free(struct csv *);
 
 const char	*imap_alias(const char *, const char *);
 void	 imap_norm(const char *, char *, size_t);
-int	 imap_target(const struct ent_desc *, const struct ent_cdefs *, json_t *,
-	    json_t *, const char *, char *, size_t);
+int	 imap_target(const struct ent_desc *, const struct ent_cdefs *,
+	    json_t *, json_t *, const char *, char *, size_t);
 int	 imap_target_ok(const struct ent_desc *, const struct ent_cdefs *,
 	    const char *);
 int	 imap_required(const struct ent_desc *, json_t *, char *, size_t);
+int	 imap_mapped(json_t *, const char *);
 int	 imap_dedupe_ok(const char *, const char *);
 json_t	*imap_value(const struct ent_field *, const char *);
 

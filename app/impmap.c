@@ -33,8 +33,8 @@ static const struct imap_alias	imap_aliases[] = {
 	/* contacts: HubSpot contact and Salesforce contact exports */
 	{ "contacts", "companyname company accountname associatedcompany "
 	    "account accountid", "@account" },
-	{ "contacts", "mailingstreet mailingaddress street streetaddress address",
-	    "address.street" },
+	{ "contacts", "mailingstreet mailingaddress street streetaddress "
+	    "address", "address.street" },
 	{ "contacts", "mailingcity city", "address.city" },
 	{ "contacts", "mailingstate mailingstateprovince stateregion state "
 	    "stateprovince", "address.state" },
@@ -269,7 +269,8 @@ static const struct {
 	{ "leads", { "first_name", "last_name", "company", NULL } },
 };
 
-static int
+/* Does a column map to target t?  (targets: one per column, or null) */
+int
 imap_mapped(json_t *targets, const char *t)
 {
 	json_t	*x;

@@ -138,5 +138,8 @@ struct jimp_result {
 
 int	 jimp_run(struct jrun *, const char *, const char *, json_t *,
 	    struct jimp_result *);
+int	 jimp_file_ok(const char *, const char *);
+void	 jimp_array_add(struct buf *, const char *);
+char	*jimp_trimmed(const char *);
 
 #endif /* CRM_JOBDB_H */

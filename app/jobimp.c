@@ -54,7 +54,7 @@ enum jimp_act { JIMP_CREATE, JIMP_UPDATE, JIMP_SKIP, JIMP_FAIL };
 struct jimp_row {
 	long long	 row;
 	json_t		*body;
-	char		*ref[4];		/* @owner @account @pipeline @stage */
+	char		*ref[4];	/* @owner @account @pipeline @stage */
 	char		*key;			/* dedupe key, lower case */
 	enum jimp_act	 act;
 	int		 failed;		/* refused: stays refused */
@@ -87,8 +87,10 @@ struct jimp_run {
 	struct jexp_desc	 x;
 	struct ent_cdefs	*cd;
 	json_t			*users;		/* e-mail or name -> id */
-	json_t			*pipes;		/* name -> {id, default, stages} */
-	json_t			*accounts;	/* this batch: name/domain -> id */
+	json_t			*pipes;		/* name -> {id, default,
+						   stages} */
+	json_t			*accounts;	/* the batch's: name or
+						   domain -> id */
 	json_t			*dups;		/* this batch: key -> id */
 	int			 fd;
 	struct csv		 c;
@@ -201,7 +203,7 @@ jimp_tx(struct jimp_run *r, struct jdb_stmt *s, int n, struct jdb_fail *f)
 }
 
 /* A file name the request made: <this tenant>.<uuid>.csv. */
-static int
+int
 jimp_file_ok(const char *tenant, const char *f)
 {
 	uint8_t	raw[UUID_LEN];
@@ -480,7 +482,8 @@ jimp_error_at(struct jimp_run *r, struct jimp_row *w, const char *field,
 		    (strcmp(json_string_value(t), target) == 0 ||
 		    (strncmp(json_string_value(t), target, strlen(target)) ==
 		    0 && json_string_value(t)[strlen(target)] == '.'))) {
-			json_object_set(e, "column", json_array_get(r->head, i));
+			json_object_set(e, "column", json_array_get(r->head,
+			    i));
 			break;
 		}
 	}
@@ -509,6 +512,19 @@ jimp_error_ref(struct jimp_run *r, struct jimp_row *w, int k,
 	    detail);
 }
 
+/* A cell without its surrounding blanks; NULL when nothing is left. */
+char *
+jimp_trimmed(const char *cell)
+{
+	size_t	n;
+
+	cell += strspn(cell, " \t");
+	for (n = strlen(cell); n > 0 && (cell[n - 1] == ' ' ||
+	    cell[n - 1] == '\t'); n--)
+		;
+	return (n > 0 ? xstrndup(cell, n) : NULL);
+}
+
 /* One cell into the row's body. */
 static void
 jimp_cell(struct jimp_run *r, struct jimp_row *w, const char *t,
@@ -516,22 +532,16 @@ jimp_cell(struct jimp_run *r, struct jimp_row *w, const char *t,
 {
 	const struct ent_field	*f;
 	json_t			*v, *obj, *custom;
-	char			 name[64];
+	char			 name[64], *s;
 	const char		*dot;
 	int			 k;
 
 	for (k = 0; k < 4; k++) {
 		if (strcmp(t, jimp_refs[k]) == 0) {
-			v = imap_value(&(struct ent_field){ "x", ENT_TEXT, 0,
-			    0, NULL, NULL }, cell);
-			if (v != NULL) {
+			if ((s = jimp_trimmed(cell)) != NULL) {
 				xfree(w->ref[k]);
-				w->ref[k] = xstrdup(json_string_value(v));
-				while (isspace((unsigned char)*w->ref[k]))
-					memmove(w->ref[k], w->ref[k] + 1,
-					    strlen(w->ref[k]));
+				w->ref[k] = s;
 			}
-			json_decref(v);
 			return;
 		}
 	}
@@ -548,14 +558,14 @@ jimp_cell(struct jimp_run *r, struct jimp_row *w, const char *t,
 	}
 	if ((dot = strchr(t, '.')) != NULL) {
 		(void)snprintf(name, sizeof(name), "%.*s", (int)(dot - t), t);
-		if ((v = imap_value(&(struct ent_field){ "x", ENT_TEXT, 0, 0,
-		    NULL, NULL }, cell)) == NULL)
+		if ((s = jimp_trimmed(cell)) == NULL)
 			return;
 		if ((obj = json_object_get(w->body, name)) == NULL) {
 			obj = json_object();
 			json_object_set_new(w->body, name, obj);
 		}
-		json_object_set_new(obj, dot + 1, v);
+		json_object_set_new(obj, dot + 1, json_string(s));
+		xfree(s);
 		return;
 	}
 	if ((f = ent_field(&r->x.d, t)) != NULL && (v = imap_value(f, cell))
@@ -611,8 +621,8 @@ jimp_lower(const char *s, char *out, size_t len)
 	out[i] = '\0';
 }
 
-/* A PostgreSQL text[] literal of strings. */
-static void
+/* Adds s to a PostgreSQL text[] literal begun with "{" (close it). */
+void
 jimp_array_add(struct buf *b, const char *s)
 {
 	if (b->len > 1)
@@ -740,7 +750,7 @@ jimp_resolve(struct jimp_run *r, struct jimp_row *w)
 	if (w->ref[3] != NULL && (pipe == NULL || (sid = jimp_get_id(
 	    json_object_get(pipe, "stages"), w->ref[3])) == NULL) &&
 	    !w->failed)
-		jimp_error_ref(r, w, 3, "stage in the pipeline named");
+		jimp_error_ref(r, w, 3, "stage in that pipeline named");
 	if (sid != NULL)
 		json_object_set_new(w->body, "stage_id", json_string(sid));
 }

@@ -899,7 +899,7 @@ jrun_import(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 	o->extra.p[4] = o->pbuf[2];
 	o->extra.p[5] = o->pbuf[3];
 	o->extra.p[6] = o->pbuf[4];
-	log_msg(LOG_LVL_INFO, "import_done", "import %s (tenant %s): %lld rows, "
-	    "%lld created, %lld updated, %lld skipped, %lld failed", j->id,
+	log_msg(LOG_LVL_INFO, "import_done", "import %s (tenant %s): %lld "
+	    "rows, %lld created, %lld updated, %lld skipped, %lld failed", j->id,
 	    j->tenant, r.rows, r.created, r.updated, r.skipped, r.failed);
 }

@@ -32,3 +32,24 @@ ALTER TABLE crm.accounts
 CREATE INDEX accounts_name_lc_idx ON crm.accounts (tenant_id, name_lc);
 CREATE INDEX accounts_domain_lc_idx ON crm.accounts (tenant_id, domain_lc)
     WHERE domain_lc IS NOT NULL;
+
+-- The timeline trigger (018) leaves generated columns out of a record's
+-- changes; its list was read from the catalog when it was made, so the
+-- accounts trigger is made again with the two new columns added to it,
+-- its other arguments kept as they are.
+DO $$
+DECLARE
+	a	text[];
+BEGIN
+	-- tgargs: each argument NUL-terminated ('\000' once encoded)
+	SELECT string_to_array(encode(tgargs, 'escape'), '\000') INTO a
+	FROM pg_trigger
+	WHERE tgrelid = 'crm.accounts'::regclass AND tgname = 'timeline';
+	DROP TRIGGER timeline ON crm.accounts;
+	EXECUTE format('CREATE TRIGGER timeline AFTER INSERT OR UPDATE '
+	    'ON crm.accounts FOR EACH ROW WHEN (current_user <> ''crm_owner'' '
+	    'OR current_setting(''crm.bulk_load'', true) IS DISTINCT FROM '
+	    '''on'') EXECUTE FUNCTION crm.timeline_record(%L, %L, %L, %L)',
+	    a[1], a[2] || ',name_lc,domain_lc', a[3], a[4]);
+END
+$$;

@@ -173,8 +173,9 @@ imp_query(struct rq *rq, struct imp_state *st, const char **entity)
 		if ((eq = strchr(tok, '=')) != NULL)
 			*eq++ = '\0';
 		if (elist_decode(tok) == -1 || (eq != NULL &&
-		    elist_decode(eq) == -1) || !js_utf8_valid(tok, strlen(tok)) ||
-		    (eq != NULL && !js_utf8_valid(eq, strlen(eq))))
+		    elist_decode(eq) == -1) || !js_utf8_valid(tok,
+		    strlen(tok)) || (eq != NULL && !js_utf8_valid(eq,
+		    strlen(eq))))
 			rc = imp_bad_query(rq, "query", "invalid", "the query "
 			    "string is not valid percent-encoded UTF-8");
 		else
@@ -309,13 +310,8 @@ imp_header(struct rq *rq, struct imp_state *st, json_t *labels,
 	if (imap_required(st->d, cols, why, sizeof(why)) == -1)
 		return (imp_invalid(rq, "body", why));
 	if (strcmp(st->dedupe, "none") != 0) {
-		json_array_foreach(cols, k, labels) {
-			if (json_is_string(labels) && strcmp(json_string_value(
-			    labels), strcmp(st->dedupe, "email") == 0 ?
-			    "email" : "domain") == 0)
-				break;
-		}
-		if (k == json_array_size(cols))
+		if (!imap_mapped(cols, strcmp(st->dedupe, "email") == 0 ?
+		    "email" : "domain"))
 			return (imp_invalid(rq, "dedupe", "no column maps to "
 			    "the field this rule compares"));
 	}

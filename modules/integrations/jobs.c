@@ -25,7 +25,7 @@
 	"'removed_at' THEN '/v1/exports/' || j.id || '/download' END, "	\
 	"'result', j.result - 'file' - 'errors' - 'checkpoint', "	\
 	"'last_error', j.last_error, 'last_status', j.last_status, "	\
-	"'subject_id', j.subject_id, 'run_at', "				\
+	"'subject_id', j.subject_id, 'run_at', "			\
 	JOBS_TS("j.run_at") ", 'created_at', " JOBS_TS("j.created_at")	\
 	", 'updated_at', " JOBS_TS("j.updated_at") ", 'finished_at', "	\
 	JOBS_TS("j.finished_at") ")"

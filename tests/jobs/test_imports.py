@@ -165,7 +165,7 @@ def test_deals_by_names(owner):
     assert j["errors"] == [{
         "row": 4, "field": "stage_id", "column": "StageName",
         "code": "not_found",
-        "detail": "no stage in the pipeline named No Such Stage"}]
+        "detail": "no stage in that pipeline named No Such Stage"}]
     d = records(owner, "deals", "filter[name][eq]=Big deal")[0]
     assert d["amount"] == "12000.50" and d["stage_id"] == stage["id"]
     assert d["pipeline_id"] == pipe["id"] and d["account_id"] == acc["id"]
