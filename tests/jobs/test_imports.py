@@ -374,7 +374,7 @@ def test_worker_killed_mid_import_resumes(owner):
     comes back after its lease and resumes after its last committed batch,
     so every row is imported exactly once (dedupe=none would show any row
     imported twice)."""
-    n = 6000
+    n = 4000
     tag = "Kill%s" % idn.uid(6)
     lines = ["Last Name,First Name"] + ["%s,R%d" % (tag, i) for i in range(n)]
     r = upload(owner, "?entity=contacts", "\n".join(lines) + "\n")
@@ -424,7 +424,7 @@ def _worker_rss_kib():
 
 
 def test_big_import_progress(owner):
-    n = int(os.environ.get("CRM_TEST_IMPORT_ROWS", "20000"))
+    n = int(os.environ.get("CRM_TEST_IMPORT_ROWS", "10000"))
     lines = ["First Name,Last Name,Email,Phone,Title"]
     for i in range(n):
         lines.append("F%d,Big,big%d@bulk.example,+1 555 %07d,Eng" % (i, i, i))
@@ -458,7 +458,7 @@ def test_fairness_import_does_not_hold_back_webhooks(mhttp, rec):
     a = new_tenant(mhttp, "ImportA")
     b = new_tenant(mhttp, "HooksB")
     make_webhook(b, rec, "/impB")
-    n = 8000
+    n = 5000
     lines = ["Last Name,Email"] + ["A%d,a%d@fair.example" % (i, i)
                                    for i in range(n)]
     r = upload(a, "?entity=contacts", "\n".join(lines) + "\n")
