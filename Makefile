@@ -35,7 +35,7 @@ HDRS      := $(wildcard app/*.h) $(wildcard modules/*/*.h)
 
 PYTHON	:= /usr/bin/python3
 
-.PHONY: bench-deals all deps run stop test unit unit-valgrind bench clean fmt
+.PHONY: bench-deals bench-import all deps run stop test unit unit-valgrind bench clean fmt
 
 # crm-worker joins the build with its source (the jobs issue).
 WORKER	:= $(if $(wildcard app/crm_worker.c),$(BUILD)/crm-worker)
@@ -99,6 +99,12 @@ bench: deps
 bench-deals: deps
 	@$(MAKE) --no-print-directory all
 	@bench/deals.sh
+
+# The CSV import benchmark: 1,000,000 contacts (bench/import.sh;
+# BENCH_IMPORT_ROWS makes it smaller).
+bench-import: deps
+	@$(MAKE) --no-print-directory all
+	@bench/import.sh
 
 fmt:
 	clang-format -i app/*.c app/*.h modules/*/*.c

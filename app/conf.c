@@ -105,6 +105,8 @@ static const struct conf_key	conf_keys[] = {
 	/* Export files (app/jobexp.c): shared by Kore and crm-worker. */
 	STR("CRM_EXPORTS_DIR", exports_dir, "var/exports"),
 	INT("CRM_EXPORT_TTL_H", export_ttl_h, "24", 1, 720),
+	/* Uploaded import files (app/jobimp.c): shared the same way. */
+	STR("CRM_IMPORTS_DIR", imports_dir, "var/imports"),
 	INT("CRM_WEBHOOK_TIMEOUT_MS", webhook_timeout_ms, "10000", 100, 60000),
 	INT("CRM_WEBHOOK_CONNECT_TIMEOUT_MS", webhook_connect_timeout_ms,
 	    "3000", 100, 60000),

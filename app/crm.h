@@ -203,6 +203,7 @@ struct crm_conf {
 	int		 smtp_starttls;		/* CRM_SMTP_STARTTLS */
 	int		 smtp_timeout_ms;	/* CRM_SMTP_TIMEOUT_MS */
 	int		 email_max_attempts;	/* CRM_EMAIL_MAX_ATTEMPTS */
+	char		*imports_dir;		/* CRM_IMPORTS_DIR */
 };
 
 extern struct crm_conf	crm_conf;

@@ -907,11 +907,13 @@ ent_sql_event(const struct ent_desc *d, const char *what, const char *from,
 
 /*
  * INSERT: $1 tenant, $2 id, $3 user (owner and author), $4 event id, then
- * the given fields.  Returns (j, v): the record and its version.
+ * the given fields.  Returns (j, v): the record and its version.  With
+ * `owned` (imports: an owner column), one more parameter after the custom
+ * JSON names the owner; NULL leaves it to the acting user.
  */
-void
-ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
-    struct buf *out)
+static void
+ent_sql_create_as(const struct ent_desc *d, const struct ent_bind *b,
+    int owned, struct buf *out)
 {
 	const struct ent_field	*f;
 	int			 i, n = 5;
@@ -928,12 +930,30 @@ ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
 			buf_appendf(out, ", $%d", n++);
 	}
 	buf_appendf(out, ", crm.custom_apply($1, '%s', $%d::bigint, "
-	    "'{}'::jsonb, $%d::jsonb), $3, $3, $3) RETURNING ", d->name, n,
-	    n + 1);
+	    "'{}'::jsonb, $%d::jsonb), ", d->name, n, n + 1);
+	if (owned)
+		buf_appendf(out, "coalesce($%d::uuid, $3)", n + 2);
+	else
+		buf_appends(out, "$3");
+	buf_appends(out, ", $3, $3) RETURNING ");
 	ent_sql_json(d, out);
 	buf_appends(out, " AS j, version AS v)");
 	ent_sql_event(d, "created", "r", "j::jsonb", out);
 	buf_appends(out, " SELECT j, v FROM r");
+}
+
+void
+ent_sql_create(const struct ent_desc *d, const struct ent_bind *b,
+    struct buf *out)
+{
+	ent_sql_create_as(d, b, 0, out);
+}
+
+void
+ent_sql_create_owned(const struct ent_desc *d, const struct ent_bind *b,
+    struct buf *out)
+{
+	ent_sql_create_as(d, b, 1, out);
 }
 
 /*

@@ -177,6 +177,8 @@ void	 ent_render(const struct ent_desc *, const char *const *, ent_col_fn,
 void	 ent_sql_get_cols(const struct ent_desc *, struct buf *);
 void	 ent_sql_create(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
+void	 ent_sql_create_owned(const struct ent_desc *,
+	    const struct ent_bind *, struct buf *);
 void	 ent_sql_update(const struct ent_desc *, const struct ent_bind *,
 	    struct buf *);
 void	 ent_sql_delete(const struct ent_desc *, struct buf *);

@@ -120,11 +120,31 @@ int
 jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
     size_t errlen, int *dead)
 {
+	return (jdb_tx_at(c, tenant, s, n, err, errlen, dead, NULL, NULL));
+}
+
+/*
+ * jdb_tx, and on failure which statement failed and its SQLSTATE (an
+ * import drops the one row whose statement failed and tries again):
+ * f->index is -1 when no statement of s[] failed (BEGIN, COMMIT, the
+ * connection).  prep[i], when given and not NULL, names the statement
+ * prepared on this connection to run for s[i] instead of its text.
+ */
+int
+jdb_tx_at(PGconn *c, const char *tenant, struct jdb_stmt *s, int n,
+    char *err, size_t errlen, int *dead, struct jdb_fail *f,
+    const char *const *prep)
+{
 	PGresult	*r;
+	const char	*st;
 	int		 i, ok = 1, pre = tenant != NULL ? 3 : 2;
 
 	*dead = 0;
 	err[0] = '\0';
+	if (f != NULL) {
+		f->index = -1;
+		f->sqlstate[0] = '\0';
+	}
 	if (PQstatus(c) != CONNECTION_OK || PQenterPipelineMode(c) != 1)
 		goto gone;
 	ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
@@ -133,7 +153,9 @@ jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
 	if (ok && tenant != NULL)
 		ok = jdb_send_tenant(c, tenant);
 	for (i = 0; ok && i < n; i++)
-		ok = PQsendQueryParams(c, s[i].sql, s[i].n, NULL, s[i].p, NULL,
+		ok = prep != NULL && prep[i] != NULL ? PQsendQueryPrepared(c,
+		    prep[i], s[i].n, s[i].p, NULL, NULL, 0) :
+		    PQsendQueryParams(c, s[i].sql, s[i].n, NULL, s[i].p, NULL,
 		    NULL, 0);
 	if (ok)
 		ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL,
@@ -153,6 +175,12 @@ jdb_tx(PGconn *c, const char *tenant, struct jdb_stmt *s, int n, char *err,
 		}
 		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
 		    PQresultStatus(r) != PGRES_TUPLES_OK) {
+			if (ok && f != NULL && i >= pre && i < pre + n) {
+				f->index = i - pre;
+				st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+				(void)snprintf(f->sqlstate, sizeof(f->sqlstate),
+				    "%s", st != NULL ? st : "");
+			}
 			if (ok)
 				jdb_err(err, errlen, r, c);
 			ok = 0;

@@ -24,9 +24,16 @@ struct jdb_stmt {
 	PGresult	*res;
 };
 
+struct jdb_fail {
+	int	 index;			/* the failed statement, or -1 */
+	char	 sqlstate[6];
+};
+
 PGconn	*jdb_connect(const char *, char *, size_t);
 int	 jdb_tx(PGconn *, const char *, struct jdb_stmt *, int, char *,
 	    size_t, int *);
+int	 jdb_tx_at(PGconn *, const char *, struct jdb_stmt *, int, char *,
+	    size_t, int *, struct jdb_fail *, const char *const *);
 void	 jdb_clear(struct jdb_stmt *, int);
 
 /* jobq.c: "<tenant>:<job id>" strings; 0 ok, -1 Redis failed. */
@@ -139,5 +146,21 @@ int	 jmail_run(struct jrun *, const char *, json_t *,
 	    struct jmail_result *);
 void	 jmail_result_free(struct jmail_result *);
 extern const int	jmail_bucket_ms[JMAIL_BUCKETS];
+/* jobimp.c: imports; the request path is modules/integrations/imports.c. */
+struct jimp_result {
+	long long	 rows, total, created, updated, skipped, failed;
+	int		 retry;		/* on failure: worth another attempt */
+	int		 malformed;	/* the file is not CSV: row, detail */
+	long long	 row;
+	char		 detail[160];
+	char		 error[200];
+	char		 path[1024];	/* the uploaded file */
+};
+
+int	 jimp_run(struct jrun *, const char *, const char *, json_t *,
+	    struct jimp_result *);
+int	 jimp_file_ok(const char *, const char *);
+void	 jimp_array_add(struct buf *, const char *);
+char	*jimp_trimmed(const char *);
 
 #endif /* CRM_JOBDB_H */

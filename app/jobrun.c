@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jobdb.h"
 #include "keys.h"
@@ -26,6 +27,8 @@
 #define JRUN_OK		0
 #define JRUN_RETRY	1	/* retryable: backoff, then dead */
 #define JRUN_FAIL	2	/* permanent: failed */
+#define JRUN_DEFER	3	/* not here, not now: queued again, the
+				   attempt given back */
 
 #define JRUN_TS(c)							\
 	"to_char(" c " AT TIME ZONE 'UTC', "				\
@@ -75,6 +78,8 @@ static void	jrun_exports_gc(struct jrun *, struct jrun_job *,
 		    struct jrun_out *);
 static void	jrun_email(struct jrun *, struct jrun_job *,
 		    struct jrun_out *);
+static void	jrun_import(struct jrun *, struct jrun_job *,
+		    struct jrun_out *);
 
 /*
  * Every job type.  "probe" does nothing and succeeds: it measures the
@@ -89,6 +94,7 @@ static const struct jrun_type	jrun_types[] = {
 	{ "export",		3, 0, jrun_export },
 	{ "cleanup_exports",	3, 1, jrun_exports_gc },
 	{ "email",		-1, 0, jrun_email },
+	{ "import",		5, 0, jrun_import },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -415,6 +421,15 @@ jrun_finish(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 	} else if (o->result == JRUN_FAIL) {
 		status = "failed";
 		__atomic_add_fetch(&w->stats->failed, 1, __ATOMIC_RELAXED);
+	} else if (o->result == JRUN_DEFER) {
+		status = "queued";
+		(void)crm_random(&rnd, sizeof(rnd));
+		ms = 1000 + rnd % 1000;
+		s[n].sql = "UPDATE crm.jobs SET attempts = attempts - 1 "
+		    "WHERE tenant_id = $1 AND id = $2 AND attempts > 0";
+		s[n].n = 2;
+		s[n].p[0] = j->tenant;
+		s[n++].p[1] = j->id;
 	} else if (j->attempts >= j->max) {
 		status = "dead";
 		__atomic_add_fetch(&w->stats->dead, 1, __ATOMIC_RELAXED);
@@ -891,4 +906,79 @@ jrun_email(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 		o->extra.p[4] = o->heap[1];
 	}
 	jmail_result_free(&r);
+}
+
+/*
+ * Imports (app/jobimp.c).  Fairness: an import holds its worker process
+ * for as long as the file takes, so with more than one process, process 0
+ * never runs one (it gives the job back, attempt returned, to be taken
+ * again a second or two later by another process) and always stays free
+ * for every tenant's webhooks and other short jobs.
+ */
+static const char	jrun_import_sql[] =
+	"WITH a AS (INSERT INTO crm.audit_log (tenant_id, id, actor_id, "
+	"actor_kind, action, target_type, target_id, detail) SELECT $1, "
+	"$3::uuid, (j.payload->>'actor')::uuid, j.payload->>'actor_kind', "
+	"'import.completed', 'job', j.id, jsonb_build_object('entity', "
+	"j.payload->>'entity', 'rows', $4::bigint, 'created', $5::bigint, "
+	"'updated', $6::bigint, 'failed', $7::bigint) FROM crm.jobs j WHERE "
+	"j.tenant_id = $1 AND j.id = $2) "
+	"UPDATE crm.jobs SET result = coalesce(result, '{}') - 'checkpoint', "
+	"progress = jsonb_build_object('done', $4::bigint, 'total', "
+	"$4::bigint) WHERE tenant_id = $1 AND id = $2";
+
+/* A file that is not CSV: the job fails with one error, its position. */
+static const char	jrun_import_bad_sql[] =
+	"UPDATE crm.jobs SET result = jsonb_build_object('rows', 0, "
+	"'created', 0, 'updated', 0, 'skipped', 0, 'failed', 0, "
+	"'errors_total', 1, 'errors', jsonb_build_array(jsonb_build_object("
+	"'row', $3::bigint, 'field', NULL, 'code', 'malformed_csv', 'detail', "
+	"$4::text))) WHERE tenant_id = $1 AND id = $2";
+
+static void
+jrun_import(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
+{
+	struct jimp_result	r;
+
+	if (w->index == 0 && crm_conf.worker_processes > 1) {
+		o->result = JRUN_DEFER;
+		return;
+	}
+	o->extra.p[0] = j->tenant;
+	o->extra.p[1] = j->id;
+	if (jimp_run(w, j->tenant, j->id, j->payload, &r) == -1) {
+		o->result = r.retry ? JRUN_RETRY : JRUN_FAIL;
+		(void)snprintf(o->error, sizeof(o->error), "%s", r.error);
+		if ((!r.retry || j->attempts >= j->max) && r.path[0] != '\0')
+			(void)unlink(r.path);
+		if (r.malformed) {
+			(void)snprintf(o->pbuf[0], sizeof(o->pbuf[0]), "%lld",
+			    r.row);
+			(void)snprintf(o->pbuf[1], sizeof(o->pbuf[1]), "%s",
+			    r.detail);
+			o->extra.sql = jrun_import_bad_sql;
+			o->extra.n = 4;
+			o->extra.p[2] = o->pbuf[0];
+			o->extra.p[3] = o->pbuf[1];
+		}
+		return;
+	}
+	/* Every row is committed (the checkpoint says so): the file goes. */
+	(void)unlink(r.path);
+	o->result = JRUN_OK;
+	uuid7_new_str(o->pbuf[0]);
+	(void)snprintf(o->pbuf[1], sizeof(o->pbuf[1]), "%lld", r.rows);
+	(void)snprintf(o->pbuf[2], sizeof(o->pbuf[2]), "%lld", r.created);
+	(void)snprintf(o->pbuf[3], sizeof(o->pbuf[3]), "%lld", r.updated);
+	(void)snprintf(o->pbuf[4], sizeof(o->pbuf[4]), "%lld", r.failed);
+	o->extra.sql = jrun_import_sql;
+	o->extra.n = 7;
+	o->extra.p[2] = o->pbuf[0];
+	o->extra.p[3] = o->pbuf[1];
+	o->extra.p[4] = o->pbuf[2];
+	o->extra.p[5] = o->pbuf[3];
+	o->extra.p[6] = o->pbuf[4];
+	log_msg(LOG_LVL_INFO, "import_done", "import %s (tenant %s): %lld "
+	    "rows, %lld created, %lld updated, %lld skipped, %lld failed", j->id,
+	    j->tenant, r.rows, r.created, r.updated, r.skipped, r.failed);
 }

@@ -51,7 +51,9 @@ KORE_SECCOMP_FILTER("crm",
 	KORE_SYSCALL_ALLOW(sched_yield),
 	KORE_SYSCALL_ALLOW(shutdown),
 	KORE_SYSCALL_ALLOW(mremap),
-	KORE_SYSCALL_ALLOW(getdents64)
+	KORE_SYSCALL_ALLOW(getdents64),
+	/* imports: the uploaded CSV is made durable before its job */
+	KORE_SYSCALL_ALLOW(fsync)
 );
 
 void	kore_parent_configure(int, char **);

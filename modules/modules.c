@@ -23,6 +23,7 @@ extern const struct crm_module	webhooks_module;
 extern const struct crm_module	jobs_module;
 extern const struct crm_module	exports_module;
 extern const struct crm_module	email_module;
+extern const struct crm_module	imports_module;
 
 const struct crm_module *crm_modules[] = {
 	&ops_module,
@@ -48,5 +49,6 @@ const struct crm_module *crm_modules[] = {
 	&exports_module,
 	&email_module,
 	&reset_module,
+	&imports_module,
 	NULL
 };

@@ -53,6 +53,7 @@ start)
 	export CRM_HTTP_PORT
 	export CRM_KEYS_DIR=$DIR/keys
 	export CRM_EXPORTS_DIR=$DIR/exports
+	export CRM_IMPORTS_DIR=$DIR/imports
 	export CRM_TEST_ROUTES=1
 	export CRM_WEBHOOK_ALLOWLIST=${CRM_WEBHOOK_ALLOWLIST:-127.0.0.0/8}
 	# Limits stay in the request path at a tenth of their production
@@ -96,6 +97,7 @@ start)
 	export CRM_HTTP_PORT=$CRM_HTTP_PORT
 	export CRM_KEYS_DIR='$DIR/keys'
 	export CRM_EXPORTS_DIR='$DIR/exports'
+	export CRM_IMPORTS_DIR='$DIR/imports'
 	export CRM_TEST_ROUTES=1
 	export CRM_WEBHOOK_ALLOWLIST='$CRM_WEBHOOK_ALLOWLIST'
 	export CRM_RATE_LIMIT_MULTIPLIER='$CRM_RATE_LIMIT_MULTIPLIER'

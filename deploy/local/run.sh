@@ -31,6 +31,7 @@ export CRM_HTTP_PORT=${CRM_HTTP_PORT:-8080}
 export CRM_HTTP_BIND=${CRM_HTTP_BIND:-127.0.0.1}
 export CRM_KEYS_DIR=${CRM_KEYS_DIR:-$VAR/keys}
 export CRM_EXPORTS_DIR=${CRM_EXPORTS_DIR:-$VAR/exports}
+export CRM_IMPORTS_DIR=${CRM_IMPORTS_DIR:-$VAR/imports}
 export CRM_WORKER_METRICS_FILE=${CRM_WORKER_METRICS_FILE:-$VAR/crm-worker.prom}
 SINK_PORT=${CRM_SMTP_SINK_PORT:-2525}
 if [ -z "${CRM_SMTP_URL:-}" ]; then
@@ -75,9 +76,9 @@ start)
 		exit 0
 	fi
 	[ "$(id -u)" -eq 0 ] || lib_die "run as root (the private PostgreSQL runs as user postgres)"
-	mkdir -p "$VAR" "$LOGDIR" "$CRM_KEYS_DIR" "$CRM_EXPORTS_DIR"
+	mkdir -p "$VAR" "$LOGDIR" "$CRM_KEYS_DIR" "$CRM_EXPORTS_DIR" "$CRM_IMPORTS_DIR"
 	chmod 711 "$VAR"
-	chmod 700 "$LOGDIR" "$CRM_KEYS_DIR" "$CRM_EXPORTS_DIR"
+	chmod 700 "$LOGDIR" "$CRM_KEYS_DIR" "$CRM_EXPORTS_DIR" "$CRM_IMPORTS_DIR"
 	if lib_port_busy "$CRM_HTTP_PORT"; then
 		lib_die "port $CRM_HTTP_PORT is in use; choose another with CRM_HTTP_PORT=..."
 	fi

@@ -18,12 +18,14 @@
 #define JOBS_JSON							\
 	"json_build_object('id', j.id, 'type', j.type, 'status', "	\
 	"j.status, 'attempts', j.attempts, 'max_attempts', "		\
-	"j.max_attempts, 'progress', j.progress, 'errors', '[]'::json, "\
+	"j.max_attempts, 'progress', j.progress, 'errors', coalesce("	\
+	"j.result->'errors', '[]'::jsonb), "				\
 	"'result_url', CASE WHEN j.type = 'export' AND j.status = "	\
 	"'succeeded' AND j.result ? 'file' AND NOT j.result ? "		\
 	"'removed_at' THEN '/v1/exports/' || j.id || '/download' END, "	\
-	"'result', j.result - 'file', 'last_error', j.last_error, 'last_status', "\
-	"j.last_status, 'subject_id', j.subject_id, 'run_at', "		\
+	"'result', j.result - 'file' - 'errors' - 'checkpoint', "	\
+	"'last_error', j.last_error, 'last_status', j.last_status, "	\
+	"'subject_id', j.subject_id, 'run_at', "			\
 	JOBS_TS("j.run_at") ", 'created_at', " JOBS_TS("j.created_at")	\
 	", 'updated_at', " JOBS_TS("j.updated_at") ", 'finished_at', "	\
 	JOBS_TS("j.finished_at") ")"

@@ -202,6 +202,9 @@ MATRIX = {
     # in the handler on top of the route's permission
     "POST /v1/exports": ("exports:create", "1AAA3A33331"),
     "GET /v1/exports/{id}/download": ("exports:create", "1AAA3A33331"),
+    # imports (modules/integrations/imports.c); <entity>:create (and
+    # :update for on_duplicate=update) is checked in the handler
+    "POST /v1/imports": ("imports:create", "1AAA3A33331"),
 }
 
 # app/perm.c's built-in roles.
