@@ -476,6 +476,7 @@ static int
 eng_list_done(struct rq *rq)
 {
 	struct eng_list	*st = rq->h;
+	const struct ent_desc	*d = eng_entity(rq)->desc;
 	const char	*names[ELIST_MAXMEMBERS + 1];
 	PGresult	*res;
 	struct buf	 out;
@@ -493,8 +494,7 @@ eng_list_done(struct rq *rq)
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			buf_appendc(&out, ',');
-		eng_render(eng_entity(rq)->desc, st->l.nfields > 0 ? names :
-		    NULL, res, i, &out);
+		eng_render(d, st->l.nfields > 0 ? names : NULL, res, i, &out);
 	}
 	buf_appends(&out, "],\"next_cursor\":");
 	if (PQntuples(res) > st->l.limit)

@@ -521,6 +521,24 @@ jrun_probe(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 	o->result = JRUN_OK;
 }
 
+/*
+ * A clean-up that removed n things: succeeded, with progress n of n,
+ * written by the finish's transaction.
+ */
+static void
+jrun_done_count(struct jrun_job *j, struct jrun_out *o, long n)
+{
+	o->result = JRUN_OK;
+	(void)snprintf(o->pbuf[0], sizeof(o->pbuf[0]), "%ld", n);
+	o->extra.sql = "UPDATE crm.jobs SET progress = jsonb_build_object("
+	    "'done', $3::int, 'total', $3::int) WHERE tenant_id = $1 "
+	    "AND id = $2";
+	o->extra.n = 3;
+	o->extra.p[0] = j->tenant;
+	o->extra.p[1] = j->id;
+	o->extra.p[2] = o->pbuf[0];
+}
+
 static void
 jrun_purge(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 {
@@ -547,15 +565,7 @@ jrun_purge(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 	for (i = 0; i < NELEM(s); i++)
 		n += atol(PQgetvalue(s[i].res, 0, 0));
 	jdb_clear(s, (int)NELEM(s));
-	o->result = JRUN_OK;
-	(void)snprintf(o->pbuf[0], sizeof(o->pbuf[0]), "%ld", n);
-	o->extra.sql = "UPDATE crm.jobs SET progress = jsonb_build_object("
-	    "'done', $3::int, 'total', $3::int) WHERE tenant_id = $1 "
-	    "AND id = $2";
-	o->extra.n = 3;
-	o->extra.p[0] = j->tenant;
-	o->extra.p[1] = j->id;
-	o->extra.p[2] = o->pbuf[0];
+	jrun_done_count(j, o, n);
 }
 
 static void
@@ -833,15 +843,7 @@ jrun_exports_gc(struct jrun *w, struct jrun_job *j, struct jrun_out *o)
 		(void)snprintf(o->error, sizeof(o->error), "database error");
 		return;
 	}
-	o->result = JRUN_OK;
-	(void)snprintf(o->pbuf[0], sizeof(o->pbuf[0]), "%ld", n);
-	o->extra.sql = "UPDATE crm.jobs SET progress = jsonb_build_object("
-	    "'done', $3::int, 'total', $3::int) WHERE tenant_id = $1 "
-	    "AND id = $2";
-	o->extra.n = 3;
-	o->extra.p[0] = j->tenant;
-	o->extra.p[1] = j->id;
-	o->extra.p[2] = o->pbuf[0];
+	jrun_done_count(j, o, n);
 }
 
 /*
