@@ -706,6 +706,31 @@ auth_permission(struct rq *rq)
 }
 
 /*
+ * The first statement of a user's implicit transaction: tenant context,
+ * then the session and its tenant, then read-only mode or the refusal
+ * (sql/026_principal_check.sql says why it is a plain statement and why
+ * the set_config() calls must come first in the target list).  Same
+ * outcomes as crm.check_user(): CR401 for a session that is revoked,
+ * expired, of another version or of a closed tenant; CR4TS for a write
+ * in a suspended tenant.
+ */
+static const char	auth_begin_user[] =
+	"SELECT pg_catalog.set_config('app.tenant_id', $1::uuid::text, true), "
+	"pg_catalog.set_config('app.user_id', $2::uuid::text, true), "
+	"CASE (SELECT CASE t.status WHEN 'trial' THEN 'active' "
+	"ELSE t.status END FROM crm.sessions s JOIN crm.tenants t "
+	"ON t.tenant_id = s.tenant_id WHERE s.tenant_id = $1::uuid "
+	"AND s.id = $3::uuid AND s.user_id = $2::uuid "
+	"AND s.version = $4::bigint AND s.revoked_at IS NULL "
+	"AND s.expires_at > pg_catalog.now()) "
+	"WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', "
+	"CASE WHEN $5::boolean THEN 'off' ELSE 'on' END, true) "
+	"WHEN 'suspended' THEN CASE WHEN $5::boolean THEN "
+	"crm.principal_fail('CR4TS') ELSE pg_catalog.set_config("
+	"'transaction_read_only', 'on', true) END "
+	"ELSE crm.principal_fail('CR401') END";
+
+/*
  * The principal check in every tenant transaction.  With ctx the
  * statement opens the transaction too (tenant context, read-only mode;
  * sql/007_request_begin.sql), else app/db.c has set the context already.
@@ -721,7 +746,7 @@ auth_db_principal(struct rq *rq, int flags, int ctx, const char **sql,
 
 	switch (rq->who.kind) {
 	case PRINC_USER:
-		*sql = ctx ? "SELECT crm.begin_user($1, $2, $3, $4, $5)" :
+		*sql = ctx ? auth_begin_user :
 		    "SELECT crm.check_user($1, $2, $3, $4, $5)";
 		vals[0] = rq->who.tenant;
 		vals[1] = rq->who.user;
