@@ -42,6 +42,7 @@ void	 xfree(void *);
 void	 crm_fatal(const char *, ...)
 	    __attribute__((noreturn, format(printf, 1, 2)));
 uint64_t crm_now_ms(void);
+pid_t	 crm_pid(void);
 uint64_t crm_now_us(void);
 int	 crm_random(void *, size_t);
 int	 crm_hexval(char);

@@ -101,7 +101,7 @@ log_msg(int level, const char *event, const char *fmt, ...)
 	js_escape(&b, event, strlen(event));
 	buf_appends(&b, ",\"msg\":");
 	js_escape(&b, msg.data, msg.len);
-	buf_appendf(&b, ",\"pid\":%ld}", (long)getpid());
+	buf_appendf(&b, ",\"pid\":%ld}", (long)crm_pid());
 	log_line(&b);
 
 	buf_free(&msg);

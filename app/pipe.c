@@ -451,7 +451,7 @@ pipe_finish(struct rq *rq)
 	js_escape(&line, rq->who.tenant, strlen(rq->who.tenant));
 	buf_appends(&line, ",\"request_id\":");
 	js_escape(&line, rq->id, strlen(rq->id));
-	buf_appendf(&line, ",\"pid\":%d}", (int)getpid());
+	buf_appendf(&line, ",\"pid\":%d}", (int)crm_pid());
 	log_line(&line);
 	buf_free(&line);
 }

@@ -13,12 +13,14 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -93,6 +95,35 @@ void
 xfree(void *p)
 {
 	free(p);
+}
+
+/*
+ * The process id without a system call per use (glibc does not cache
+ * getpid()): every request's log line and every UUIDv7 asked for it.  A
+ * fork() handler refreshes it in the child, so a Kore worker or a
+ * crm-worker process never reports its parent's pid.
+ */
+static pid_t		util_pid;
+static pthread_once_t	util_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+util_pid_child(void)
+{
+	util_pid = getpid();
+}
+
+static void
+util_pid_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, util_pid_child);
+	util_pid = getpid();
+}
+
+pid_t
+crm_pid(void)
+{
+	(void)pthread_once(&util_pid_once, util_pid_init);
+	return (util_pid);
 }
 
 uint64_t

@@ -70,7 +70,7 @@ uuid7_tick(void)
 	uint64_t	now;
 	pid_t		pid;
 
-	if ((pid = getpid()) != uuid7_st.pid) {
+	if ((pid = crm_pid()) != uuid7_st.pid) {
 		uuid7_st.pid = pid;
 		uuid7_st.ms = 0;
 		uuid7_st.off = sizeof(uuid7_st.pool);
