@@ -61,7 +61,7 @@ static const struct conf_key	conf_keys[] = {
 	STR("CRM_REDIS_URL", redis_url, "redis://127.0.0.1:6379/0"),
 	INT("CRM_HTTP_PORT", http_port, "8080", 1, 65535),
 	STR("CRM_HTTP_BIND", http_bind, "127.0.0.1"),
-	INT("CRM_DB_POOL", db_pool_max, "8", 1, 256),
+	INT("CRM_DB_POOL", db_pool_max, "4", 1, 256),
 	INT("CRM_DB_STATEMENT_TIMEOUT_MS", db_statement_timeout_ms, "5000",
 	    100, 600000),
 	INT("CRM_REQUEST_TIMEOUT_MS", request_timeout_ms, "10000",

@@ -52,7 +52,7 @@ test_defaults(void)
 	UT_EQ_STR(crm_conf.redis_url, "redis://127.0.0.1:6379/0");
 	UT_EQ_INT(crm_conf.http_port, 8080);
 	UT_EQ_STR(crm_conf.http_bind, "127.0.0.1");
-	UT_EQ_INT(crm_conf.db_pool_max, 8);
+	UT_EQ_INT(crm_conf.db_pool_max, 4);
 	UT_EQ_INT(crm_conf.db_statement_timeout_ms, 5000);
 	UT_EQ_INT(crm_conf.request_timeout_ms, 10000);
 	UT_EQ_INT(crm_conf.tenant_guc_mode, 0);
