@@ -1,7 +1,7 @@
 -- bench/pgb/accounts_create.sql: pgbench baseline of POST /v1/accounts.
 --
 -- What app/db.c sends for the route, in one pipeline (one implicit
--- transaction, as in the service): crm.begin_user() (tenant context,
+-- transaction, as in the service): the principal statement (tenant context,
 -- principal check), then the engine's statement, in the engine's text
 -- but for three things pgbench forces: ids are built in SQL from random
 -- numbers (pgbench has no string variables; wrk's scripts use the same
@@ -13,6 +13,6 @@
 \set r random(1, 999999999999)
 \set k random(1, 8)
 \startpipeline
-SELECT crm.begin_user(:tenant, :user, :session, 1, true);
+SELECT pg_catalog.set_config('app.tenant_id', :tenant::uuid::text, true), pg_catalog.set_config('app.user_id', :user::uuid::text, true), CASE (SELECT CASE t.status WHEN 'trial' THEN 'active' ELSE t.status END FROM crm.sessions s JOIN crm.tenants t ON t.tenant_id = s.tenant_id WHERE s.tenant_id = :tenant::uuid AND s.id = :session::uuid AND s.user_id = :user::uuid AND s.version = 1::bigint AND s.revoked_at IS NULL AND s.expires_at > pg_catalog.now()) WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', CASE WHEN true::boolean THEN 'off' ELSE 'on' END, true) WHEN 'suspended' THEN CASE WHEN true::boolean THEN crm.principal_fail('CR4TS') ELSE pg_catalog.set_config('transaction_read_only', 'on', true) END ELSE crm.principal_fail('CR401') END;;
 WITH r AS (INSERT INTO crm.accounts (tenant_id, id, name, industry, annual_revenue, currency, custom, owner_id, created_by, updated_by) VALUES (:tenant, ('00000000-0000-7000-9000-' || lpad(:r::text, 12, '0'))::uuid, 'Created ' || :r, 'Industry ' || :k, (:r::bigint % 10000000)::numeric, 'EUR', crm.custom_apply(:tenant, 'accounts', 0::bigint, '{}'::jsonb, '{}'::jsonb), :user, :user, :user) RETURNING (jsonb_build_object('id', id, 'name', name, 'domain', domain, 'industry', industry, 'employees', employees, 'annual_revenue', annual_revenue::text, 'currency', currency, 'phone', phone, 'website', website, 'billing_address', billing_address, 'shipping_address', shipping_address, 'parent_id', parent_id, 'custom', custom, 'owner_id', owner_id, 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:' || 'MI:' || 'SS.MS"Z"'), 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:' || 'MI:' || 'SS.MS"Z"'), 'created_by', created_by, 'updated_by', updated_by))::text AS j, version AS v), e AS (INSERT INTO crm.events (tenant_id, id, type, entity, entity_id, payload) SELECT :tenant, ('00000000-0000-7000-a000-' || lpad(:r::text, 12, '0'))::uuid, 'account.created', 'accounts', ('00000000-0000-7000-9000-' || lpad(:r::text, 12, '0'))::uuid, j::jsonb FROM r) SELECT j, v FROM r;
 \endpipeline

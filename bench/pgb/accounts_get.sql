@@ -1,8 +1,9 @@
 -- bench/pgb/accounts_get.sql: pgbench baseline of GET /v1/accounts/{id}.
 --
 -- What app/db.c sends for the route, in one pipeline (one implicit
--- transaction, as in the service): crm.begin_user() (tenant context,
--- principal check, read only), then the engine's statement, in the engine's text
+-- transaction, as in the service): the principal statement (tenant context,
+-- session check, read only; auth_begin_user in modules/identity/auth.c),
+-- then the engine's statement, in the engine's text
 -- but for three things pgbench forces: ids are built in SQL from random
 -- numbers (pgbench has no string variables; wrk's scripts use the same
 -- seeded ids), to_char's format is split around its colons (pgbench would
@@ -12,6 +13,6 @@
 -- scope.  Regenerate by hand when the engine's SQL changes.
 \set i random(1, :n)
 \startpipeline
-SELECT crm.begin_user(:tenant, :user, :session, 1, false);
-SELECT (jsonb_build_object('id', id, 'name', name, 'domain', domain, 'industry', industry, 'employees', employees, 'annual_revenue', annual_revenue::text, 'currency', currency, 'phone', phone, 'website', website, 'billing_address', billing_address, 'shipping_address', shipping_address, 'parent_id', parent_id, 'custom', custom, 'owner_id', owner_id, 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:' || 'MI:' || 'SS.MS"Z"'), 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:' || 'MI:' || 'SS.MS"Z"'), 'created_by', created_by, 'updated_by', updated_by))::text, version FROM crm.accounts WHERE tenant_id = :tenant AND id = ('00000000-0000-7000-8000-' || lpad(:i::text, 12, '0'))::uuid AND deleted_at IS NULL AND (:scope::text = 'all' OR owner_id = :user OR crm.in_scope(:tenant, owner_id, :user, :scope));
+SELECT pg_catalog.set_config('app.tenant_id', :tenant::uuid::text, true), pg_catalog.set_config('app.user_id', :user::uuid::text, true), CASE (SELECT CASE t.status WHEN 'trial' THEN 'active' ELSE t.status END FROM crm.sessions s JOIN crm.tenants t ON t.tenant_id = s.tenant_id WHERE s.tenant_id = :tenant::uuid AND s.id = :session::uuid AND s.user_id = :user::uuid AND s.version = 1::bigint AND s.revoked_at IS NULL AND s.expires_at > pg_catalog.now()) WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', CASE WHEN false::boolean THEN 'off' ELSE 'on' END, true) WHEN 'suspended' THEN CASE WHEN false::boolean THEN crm.principal_fail('CR4TS') ELSE pg_catalog.set_config('transaction_read_only', 'on', true) END ELSE crm.principal_fail('CR401') END;;
+SELECT id AS _c0, name AS _c1, domain AS _c2, industry AS _c3, employees AS _c4, annual_revenue AS _c5, currency AS _c6, phone AS _c7, website AS _c8, billing_address AS _c9, shipping_address AS _c10, parent_id AS _c11, custom AS _c12, owner_id AS _c13, (created_at AT TIME ZONE 'UTC') AS _c14, (updated_at AT TIME ZONE 'UTC') AS _c15, created_by AS _c16, updated_by AS _c17, version FROM crm.accounts WHERE tenant_id = :tenant::uuid AND id = ('00000000-0000-7000-8000-' || lpad(:i::text, 12, '0'))::uuid AND deleted_at IS NULL AND (:scope::text = 'all' OR owner_id = :user::uuid OR crm.in_scope(:tenant::uuid, owner_id, :user::uuid, :scope::text));
 \endpipeline
