@@ -42,10 +42,11 @@ def _env():
 def pg_env(url):
     """libpq environment for a postgresql:// URL (no password in argv)."""
     u = urllib.parse.urlsplit(url)
+    q = urllib.parse.parse_qs(u.query)  # ?host=/socket/dir&port=N
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update({
-        "PGHOST": u.hostname or "127.0.0.1",
-        "PGPORT": str(u.port or 5432),
+        "PGHOST": q.get("host", [u.hostname or "127.0.0.1"])[0],
+        "PGPORT": q.get("port", [str(u.port or 5432)])[0],
         "PGUSER": urllib.parse.unquote(u.username or ""),
         "PGPASSWORD": urllib.parse.unquote(u.password or ""),
         "PGDATABASE": urllib.parse.unquote(u.path.lstrip("/")),
