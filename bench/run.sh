@@ -116,8 +116,11 @@ wrk_field() {
 	esac
 }
 
+# The service's own session settings (app/db.c, db_options): without
+# force_generic_plan every execution would be planned again.
 pgbench_tps() {
-	"$PGBENCH" -n -c "$2" -j 2 -T "$SECS" -M prepared \
+	PGOPTIONS="-c DateStyle=ISO -c plan_cache_mode=force_generic_plan" \
+	    "$PGBENCH" -n -c "$2" -j 2 -T "$SECS" -M prepared \
 	    -D tenant="$TENANT" -D user="$USER_ID" -D session="$SESSION" \
 	    -D n="$BENCH_ROWS" -D scope=all -f "$BENCH_DIR/pgb/$1" \
 	    "$CRM_DATABASE_URL" 2>&1 |
