@@ -801,9 +801,9 @@ ent_out_ts(struct buf *out, const char *v, size_t len)
 	for (i = 0, frac = 20; i < 3; i++)
 		ts[20 + i] = frac + i < len ? v[frac + i] : '0';
 	ts[23] = 'Z';
+	ts[24] = '"';
 	buf_appendc(out, '"');
-	buf_append(out, ts, 24);
-	buf_appendc(out, '"');
+	buf_append(out, ts, 25);
 }
 
 static int

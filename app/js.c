@@ -335,6 +335,12 @@ js_escape(struct buf *b, const char *s, size_t len)
 	if (p == NULL)
 		len = 0;
 	while (i < len) {
+		/* Printable ASCII other than '"' and '\\' goes out as is. */
+		while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' &&
+		    p[i] != '\\')
+			i++;
+		if (i == len)
+			break;
 		if (p[i] < 0x80) {
 			if ((esc = js_escape_ascii(p[i])) == NULL) {
 				i++;

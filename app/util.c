@@ -194,7 +194,8 @@ buf_init(struct buf *b, size_t cap)
 void
 buf_append(struct buf *b, const void *p, size_t len)
 {
-	buf_grow(b, len);
+	if (len >= b->cap - b->len)	/* room for len and the NUL? */
+		buf_grow(b, len);
 	if (len > 0)
 		memcpy(b->data + b->len, p, len);
 	b->len += len;
@@ -210,7 +211,10 @@ buf_appends(struct buf *b, const char *s)
 void
 buf_appendc(struct buf *b, char c)
 {
-	buf_append(b, &c, 1);
+	if (b->cap - b->len < 2)
+		buf_grow(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
 }
 
 /*
