@@ -350,11 +350,61 @@ ent_url_ok(const char *s)
 	return (strlen(strchr(s, ':') + 3) > 0);
 }
 
+/*
+ * ISO 4217: the codes in use (2026), and those withdrawn since 2020 (HRK,
+ * SLL, ZWL, ANG), which old records and imports still carry.  Sorted, for
+ * bsearch(); ent_test.c checks the order.  The database's CHECK keeps the
+ * shape only ([A-Z]{3}): the list is the API's to keep current.
+ */
+static const char	ent_iso4217[][4] = {
+	"AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN",
+	"BAM", "BBD", "BDT", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV",
+	"BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF",
+	"CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP", "CVE",
+	"CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD",
+	"FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD",
+	"HNL", "HRK", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK",
+	"JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD",
+	"KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL",
+	"MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN",
+	"MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR",
+	"PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD",
+	"RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
+	"SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS",
+	"TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD",
+	"USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST",
+	"XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR",
+	"XOF", "XPD", "XPF", "XPT", "XSU", "XTS", "XUA", "XXX", "YER", "ZAR",
+	"ZMW", "ZWG", "ZWL"
+};
+
 static int
+ent_code_cmp(const void *a, const void *b)
+{
+	return (strcmp(a, b));
+}
+
+int
 ent_currency_ok(const char *s)
 {
-	return (strlen(s) == 3 && isupper((unsigned char)s[0]) &&
-	    isupper((unsigned char)s[1]) && isupper((unsigned char)s[2]));
+	if (strlen(s) != 3)
+		return (0);
+	return (bsearch(s, ent_iso4217, sizeof(ent_iso4217) /
+	    sizeof(ent_iso4217[0]), sizeof(ent_iso4217[0]),
+	    ent_code_cmp) != NULL);
+}
+
+/* For ent_test.c: the table is sorted (bsearch needs it). */
+int
+ent_currency_table_sorted(void)
+{
+	size_t	i;
+
+	for (i = 1; i < sizeof(ent_iso4217) / sizeof(ent_iso4217[0]); i++) {
+		if (strcmp(ent_iso4217[i - 1], ent_iso4217[i]) >= 0)
+			return (0);
+	}
+	return (1);
 }
 
 /* Strings with a fixed shape: one checker per type. */

@@ -101,6 +101,8 @@ struct ent_desc {
 
 const char	*ent_type_name(enum ent_type);
 int	 ent_type_check_table(void);
+int	 ent_currency_ok(const char *);	/* ISO 4217 */
+int	 ent_currency_table_sorted(void);
 const struct ent_field	*ent_field(const struct ent_desc *, const char *);
 size_t	 ent_nfields(const struct ent_desc *);
 

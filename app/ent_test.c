@@ -130,6 +130,17 @@ test_shapes(void)
 	UT_CHECK(ok_as("currency", "\"EUR\"", "EUR"));
 	UT_CHECK(refused("currency", "\"eur\""));
 	UT_CHECK(refused("currency", "\"EURO\""));
+	/* Shape alone is not enough: ISO 4217 codes only. */
+	UT_CHECK(refused("currency", "\"USX\""));
+	UT_CHECK(refused("currency", "\"ABC\""));
+	UT_CHECK(ok_as("currency", "\"JPY\"", "JPY"));
+	UT_CHECK(ok_as("currency", "\"AED\"", "AED"));	/* first */
+	UT_CHECK(ok_as("currency", "\"ZWL\"", "ZWL"));	/* last */
+	UT_CHECK(ok_as("currency", "\"HRK\"", "HRK"));	/* withdrawn 2023 */
+	UT_EQ_INT(ent_currency_table_sorted(), 1);
+	UT_EQ_INT(ent_currency_ok("CH"), 0);
+	UT_EQ_INT(ent_currency_ok("CHFF"), 0);
+	UT_EQ_INT(ent_currency_ok("CHF"), 1);
 	UT_CHECK(ok_as("close_date", "\"2028-02-29\"", "2028-02-29"));
 	UT_CHECK(refused("close_date", "\"2027-02-29\""));
 	UT_CHECK(refused("close_date", "\"2026-13-01\""));

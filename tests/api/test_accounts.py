@@ -501,6 +501,7 @@ BAD = [
     ("currency-long", {"currency": "EURO"}, "currency"),
     ("currency-digits", {"currency": "978"}, "currency"),
     ("currency-number", {"currency": 978}, "currency"),
+    ("currency-not-iso-4217", {"currency": "XYZ"}, "currency"),
     ("phone-number", {"phone": 4930123}, "phone"),
     ("website-ftp", {"website": "ftp://files.example"}, "website"),
     ("website-js", {"website": "javascript:alert(1)"}, "website"),

@@ -373,7 +373,7 @@ DEAL_BAD = [
     ({"amount": "1.234"}, "amount"), ({"probability": 101}, "probability"),
     ({"probability": -1}, "probability"), ({"probability": "5"},
                                            "probability"),
-    ({"currency": "usd"}, "currency"),
+    ({"currency": "usd"}, "currency"), ({"currency": "USX"}, "currency"),
     ({"expected_close_date": "2027-02-29"}, "expected_close_date"),
     ({"type": "gift"}, "type"), ({"account_id": "RANDOM"}, "account_id"),
     ({"pipeline_id": "RANDOM"}, "pipeline_id"),
