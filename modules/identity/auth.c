@@ -731,6 +731,59 @@ static const char	auth_begin_user[] =
 	"ELSE crm.principal_fail('CR401') END";
 
 /*
+ * The same for an API key: the key live and unexpired, its creator
+ * active, its tenant not closed.  crm.begin_key() (sql/007) does this and
+ * also records the key's last use, at most once a minute, which needs a
+ * write; so a worker sends crm.begin_key() for a key's first request of
+ * each minute (auth_key_due) and this read-only-capable statement for the
+ * others.  pgbench, the check alone in a pipeline: see the README.
+ */
+static const char	auth_begin_key[] =
+	"SELECT pg_catalog.set_config('app.tenant_id', $1::uuid::text, true), "
+	"pg_catalog.set_config('app.user_id', '', true), "
+	"CASE (SELECT CASE t.status WHEN 'trial' THEN 'active' "
+	"ELSE t.status END FROM crm.api_keys k JOIN crm.users u "
+	"ON u.tenant_id = k.tenant_id AND u.id = k.created_by "
+	"JOIN crm.tenants t ON t.tenant_id = k.tenant_id "
+	"WHERE k.tenant_id = $1::uuid AND k.id = $2::uuid "
+	"AND k.revoked_at IS NULL AND (k.expires_at IS NULL "
+	"OR k.expires_at > pg_catalog.now()) AND u.status = 'active') "
+	"WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', "
+	"CASE WHEN $3::boolean THEN 'off' ELSE 'on' END, true) "
+	"WHEN 'suspended' THEN CASE WHEN $3::boolean THEN "
+	"crm.principal_fail('CR4TS') ELSE pg_catalog.set_config("
+	"'transaction_read_only', 'on', true) END "
+	"ELSE crm.principal_fail('CR401') END";
+
+#define AUTH_USED_SLOTS		256
+#define AUTH_USED_MS		(60 * 1000)
+
+/* When this worker last sent crm.begin_key() for a key (direct-mapped). */
+static struct {
+	char		id[UUID_STRLEN + 1];
+	uint64_t	at;
+} auth_used[AUTH_USED_SLOTS];
+
+/*
+ * Is the key's last use due to be recorded?  Yes once a minute per key
+ * and worker; the answer is taken as done, so a failed transaction leaves
+ * last_used_at up to a minute older, never a request unchecked.
+ */
+static int
+auth_key_due(const char *key)
+{
+	unsigned int	i = auth_slot(key, AUTH_USED_SLOTS);
+	uint64_t	now = crm_now_ms();
+
+	if (strcmp(auth_used[i].id, key) == 0 &&
+	    now - auth_used[i].at < AUTH_USED_MS)
+		return (0);
+	(void)snprintf(auth_used[i].id, sizeof(auth_used[i].id), "%s", key);
+	auth_used[i].at = now;
+	return (1);
+}
+
+/*
  * The principal check in every tenant transaction.  With ctx the
  * statement opens the transaction too (tenant context, read-only mode;
  * sql/007_request_begin.sql), else app/db.c has set the context already.
@@ -757,11 +810,15 @@ auth_db_principal(struct rq *rq, int flags, int ctx, const char **sql,
 		vals[4] = write;
 		return (5);
 	case PRINC_APIKEY:
-		*sql = ctx ? "SELECT crm.begin_key($1, $2, $3, $4)" :
-		    "SELECT crm.check_key($1, $2, $3, $4)";
 		vals[0] = rq->who.tenant;
 		vals[1] = rq->who.user;
 		vals[2] = write;
+		if (ctx && !auth_key_due(rq->who.user)) {
+			*sql = auth_begin_key;
+			return (3);
+		}
+		*sql = ctx ? "SELECT crm.begin_key($1, $2, $3, $4)" :
+		    "SELECT crm.check_key($1, $2, $3, $4)";
 		vals[3] = auth_client_ip(rq, store[1], sizeof(store[1])) ?
 		    store[1] : NULL;
 		return (4);
