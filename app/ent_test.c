@@ -248,7 +248,8 @@ test_sql(void)
 	ent_sql_get(&t_desc, &s);
 	UT_CHECK(strstr(s.data, "FROM crm.things WHERE tenant_id = $1 AND "
 	    "id = $2 AND deleted_at IS NULL AND ($4::text = 'all' OR "
-	    "owner_id = $3 OR crm.in_scope($1, owner_id, $3, $4))") != NULL);
+	    "owner_id = $3 OR ($4::text = 'team' AND owner_id = ANY ((SELECT "
+	    "crm.scope_owners($1, $3, $4::text))::uuid[])))") != NULL);
 	UT_CHECK(strstr(s.data, "'amount', amount::text") != NULL);
 	UT_CHECK(strstr(s.data, "'due_at', to_char(due_at AT TIME ZONE") !=
 	    NULL);
