@@ -31,12 +31,7 @@ struct cfc_slot {
 static struct cfc_slot	cfc_slots[CFC_SLOTS];
 
 static const char	cfc_load_sql[] =
-	"SELECT coalesce((SELECT version FROM crm.custom_field_versions "
-	"WHERE tenant_id = $1 AND entity = $2), 0), coalesce((SELECT "
-	"json_agg(json_build_object('name', name, 'type', type, 'required', "
-	"required, 'options', options, 'ref_entity', ref_entity) ORDER BY "
-	"position, name) FROM crm.custom_fields WHERE tenant_id = $1 AND "
-	"entity = $2), '[]')";
+	ENTCF_DEFS_SQL("$1", "$2");
 
 static struct cfc_slot *
 cfc_slot(const char *tenant, const struct ent_desc *d)

@@ -139,6 +139,20 @@ struct ent_cdefs {
 };
 
 struct ent_cdefs	*entcf_parse(const char *, int64_t);
+
+/*
+ * The two columns entcf_parse() reads: the definitions' version and the
+ * definitions as a JSON array, for tenant t and entity e (SQL
+ * expressions, usually parameters).  One text for the engine's cache
+ * (cfc.c), exports, imports and the import job.
+ */
+#define ENTCF_DEFS_SQL(t, e)						\
+	"SELECT coalesce((SELECT version FROM crm.custom_field_versions "	\
+	"WHERE tenant_id = " t " AND entity = " e "), 0), coalesce((SELECT "	\
+	"json_agg(json_build_object('name', name, 'type', type, 'required', "	\
+	"required, 'options', options, 'ref_entity', ref_entity) ORDER BY "	\
+	"position, name) FROM crm.custom_fields WHERE tenant_id = " t		\
+	" AND entity = " e "), '[]')"
 void	 entcf_free(struct ent_cdefs *);
 int	 entcf_type(const char *, enum ent_type *);
 const struct ent_field	*entcf_field(const struct ent_cdefs *, const char *);

@@ -241,12 +241,7 @@ jimp_prepare(struct jimp_run *r, json_t *p)
 
 /* The tenant's custom fields, users, pipelines and the job's checkpoint. */
 static const char	jimp_load_sql[] =
-	"SELECT coalesce((SELECT version FROM crm.custom_field_versions "
-	"WHERE tenant_id = $1 AND entity = $3), 0), coalesce((SELECT "
-	"json_agg(json_build_object('name', name, 'type', type, 'required', "
-	"required, 'options', options, 'ref_entity', ref_entity) ORDER BY "
-	"position, name) FROM crm.custom_fields WHERE tenant_id = $1 AND "
-	"entity = $3), '[]'), "
+	ENTCF_DEFS_SQL("$1", "$3") ", "
 	"(SELECT coalesce(jsonb_object_agg(k, id), '{}') FROM (SELECT "
 	"lower(name) AS k, id FROM crm.users WHERE tenant_id = $1 AND status = "
 	"'active' AND name <> '' UNION ALL SELECT email_lc, id FROM crm.users "

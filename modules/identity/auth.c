@@ -714,6 +714,19 @@ auth_permission(struct rq *rq)
  * expired, of another version or of a closed tenant; CR4TS for a write
  * in a suspended tenant.
  */
+/*
+ * The end of both statements below: given the tenant's status from the
+ * lookup before it ('trial' reads as 'active'; NULL when the credential
+ * is dead), read-only mode for a read, or the refusal.  w: the write flag.
+ */
+#define AUTH_GATE(w)							\
+	"WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', "	\
+	"CASE WHEN " w "::boolean THEN 'off' ELSE 'on' END, true) "	\
+	"WHEN 'suspended' THEN CASE WHEN " w "::boolean THEN "		\
+	"crm.principal_fail('CR4TS') ELSE pg_catalog.set_config("	\
+	"'transaction_read_only', 'on', true) END "			\
+	"ELSE crm.principal_fail('CR401') END"
+
 static const char	auth_begin_user[] =
 	"SELECT pg_catalog.set_config('app.tenant_id', $1::uuid::text, true), "
 	"pg_catalog.set_config('app.user_id', $2::uuid::text, true), "
@@ -723,12 +736,7 @@ static const char	auth_begin_user[] =
 	"AND s.id = $3::uuid AND s.user_id = $2::uuid "
 	"AND s.version = $4::bigint AND s.revoked_at IS NULL "
 	"AND s.expires_at > pg_catalog.now()) "
-	"WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', "
-	"CASE WHEN $5::boolean THEN 'off' ELSE 'on' END, true) "
-	"WHEN 'suspended' THEN CASE WHEN $5::boolean THEN "
-	"crm.principal_fail('CR4TS') ELSE pg_catalog.set_config("
-	"'transaction_read_only', 'on', true) END "
-	"ELSE crm.principal_fail('CR401') END";
+	AUTH_GATE("$5");
 
 /*
  * The same for an API key: the key live and unexpired, its creator
@@ -748,12 +756,7 @@ static const char	auth_begin_key[] =
 	"WHERE k.tenant_id = $1::uuid AND k.id = $2::uuid "
 	"AND k.revoked_at IS NULL AND (k.expires_at IS NULL "
 	"OR k.expires_at > pg_catalog.now()) AND u.status = 'active') "
-	"WHEN 'active' THEN pg_catalog.set_config('transaction_read_only', "
-	"CASE WHEN $3::boolean THEN 'off' ELSE 'on' END, true) "
-	"WHEN 'suspended' THEN CASE WHEN $3::boolean THEN "
-	"crm.principal_fail('CR4TS') ELSE pg_catalog.set_config("
-	"'transaction_read_only', 'on', true) END "
-	"ELSE crm.principal_fail('CR401') END";
+	AUTH_GATE("$3");
 
 #define AUTH_USED_SLOTS		256
 #define AUTH_USED_MS		(60 * 1000)

@@ -158,12 +158,7 @@ exp_enqueue(struct rq *rq, const struct ent_desc *d, const char *format,
  * engine's per-worker cache (cfc.c), which is keyed by the route's entity.
  */
 static const char	exp_defs_sql[] =
-	"SELECT coalesce((SELECT version FROM crm.custom_field_versions "
-	"WHERE tenant_id = $1 AND entity = $2), 0), coalesce((SELECT "
-	"json_agg(json_build_object('name', name, 'type', type, 'required', "
-	"required, 'options', options, 'ref_entity', ref_entity) ORDER BY "
-	"position, name) FROM crm.custom_fields WHERE tenant_id = $1 AND "
-	"entity = $2), '[]')";
+	ENTCF_DEFS_SQL("$1", "$2");
 
 struct exp_state {
 	const struct ent_desc	*d;

@@ -52,12 +52,8 @@ static const char	imp_create_sql[] =
 
 /* The entity's custom fields (definitions and labels), read fresh. */
 static const char	imp_defs_sql[] =
-	"SELECT coalesce((SELECT version FROM crm.custom_field_versions "
-	"WHERE tenant_id = $1 AND entity = $2), 0), coalesce((SELECT "
-	"json_agg(json_build_object('name', name, 'type', type, 'required', "
-	"required, 'options', options, 'ref_entity', ref_entity) ORDER BY "
-	"position, name) FROM crm.custom_fields WHERE tenant_id = $1 AND "
-	"entity = $2), '[]'), coalesce((SELECT json_object_agg(name, label) "
+	ENTCF_DEFS_SQL("$1", "$2") ", coalesce((SELECT "
+	"json_object_agg(name, label) "
 	"FROM crm.custom_fields WHERE tenant_id = $1 AND entity = $2), "
 	"'{}')";
 
