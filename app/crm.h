@@ -17,6 +17,7 @@
  *	route.c		route_ route patterns and matching
  *	perm.c		perm_ roles, grants, record scopes
  *	valid.c		val_  request body validation into one problem
+ *	lease.c		lease_ rate-limit tokens a worker holds ahead of use
  */
 
 #ifndef CRM_H
@@ -289,5 +290,22 @@ json_t	*val_str_array(struct val *, const char *, int, size_t,
 int	 val_failed(struct val *);
 json_t	*val_problem(struct val *);
 void	 val_free(struct val *);
+
+/*
+ * lease.c: spare rate-limit tokens per subject set, per worker process.
+ * The view is what the RateLimit header reports for an admitted request.
+ */
+#define LEASE_TTL_MS	500
+
+struct lease_view {
+	long long	remaining;
+	long long	reset_us;
+	int		tight;		/* index of the tightest subject */
+};
+
+int	 lease_take(const char *, uint64_t, struct lease_view *);
+void	 lease_put(const char *, uint64_t, uint32_t,
+	    const struct lease_view *);
+void	 lease_clear(void);
 
 #endif /* CRM_H */

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.parse
 import uuid
 
@@ -195,9 +196,20 @@ def redis_cmd(*cmd):
     return r.stdout
 
 
+# Kore workers keep rate-limit tokens they took ahead of use for up to
+# 500 ms (app/lease.c); a test that rewrites the limiter's Redis state must
+# let those leases run out before it counts.
+LEASE_TTL_S = 0.5
+
+
+def leases_expire():
+    time.sleep(LEASE_TTL_S + 0.1)
+
+
 def reset_limits(*patterns):
     """Deletes the test stack's Redis keys matching the patterns
-    (default: the per-IP sign-up and login throttles)."""
+    (default: the per-IP sign-up and login throttles).  After clearing
+    request limits (rl:*) it waits out the workers' token leases."""
     if not os.environ.get("CRM_REDIS_URL"):
         return 0
     patterns = patterns or ("signup:ip:*", "login:ip:*")
@@ -208,6 +220,8 @@ def reset_limits(*patterns):
         for i in range(0, len(keys), 100):
             redis_cmd("DEL", *keys[i:i + 100])
             n += len(keys[i:i + 100])
+    if any(p.startswith("rl:") for p in patterns):
+        leases_expire()
     return n
 
 
