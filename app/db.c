@@ -1092,6 +1092,18 @@ db_reply_field(struct rq *rq, struct db_batch *b)
 	return (reply_problem_json(rq, p));
 }
 
+/* A plan limit raised with USING COLUMN names what is used up. */
+static int
+db_reply_plan(struct rq *rq, struct db_batch *b)
+{
+	json_t	*p;
+
+	p = problem_new(PROB_PLAN_LIMIT, "%s", b->errmsg);
+	problem_add_field(p, b->errcolumn, "plan_limit",
+	    "the plan's limit is reached");
+	return (reply_problem_json(rq, p));
+}
+
 int
 db_reply_error(struct rq *rq)
 {
@@ -1106,6 +1118,8 @@ db_reply_error(struct rq *rq)
 	}
 	if (strcmp(b->sqlstate, "CR422") == 0 && b->errcolumn != NULL)
 		return (db_reply_field(rq, b));
+	if (strncmp(b->sqlstate, "CRPL", 4) == 0 && b->errcolumn != NULL)
+		return (db_reply_plan(rq, b));
 	for (i = 0; i < sizeof(db_errmap) / sizeof(db_errmap[0]); i++) {
 		if (strncmp(b->sqlstate, db_errmap[i].state,
 		    strlen(db_errmap[i].state)) != 0)

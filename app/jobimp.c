@@ -857,6 +857,20 @@ jimp_state_detail(const char *state)
  * Send the batch: checkpoint + one statement per written row.  A row
  * PostgreSQL refuses is marked and the batch goes again without it.
  */
+/*
+ * The plan's record limit (sql/030) ends the import for good: the chunks
+ * already committed stay, and the error says how far the file got.
+ */
+static void
+jimp_plan_full(struct jimp_run *r)
+{
+	char	msg[160];
+
+	(void)snprintf(msg, sizeof(msg), "the plan's record limit is reached "
+	    "after %lld rows; the rest of the file was not imported", r->done);
+	(void)jimp_fail(r, 0, "%s", msg);
+}
+
 static int
 jimp_commit(struct jimp_run *r, off_t off, long long row, long long line,
     int complete)
@@ -914,6 +928,8 @@ jimp_commit(struct jimp_run *r, off_t off, long long row, long long line,
 			r->errtotal += d[5];
 			r->errstored += (long long)json_array_size(errs);
 			rc = 0;
+		} else if (strcmp(f.sqlstate, "CRPLR") == 0) {
+			jimp_plan_full(r);
 		} else if (f.index >= 1 && jimp_row_refusal(f.sqlstate)) {
 			jimp_error(r, &r->rows[map[f.index]], NULL,
 			    strncmp(f.sqlstate, "CR", 2) == 0 ? "invalid" :

@@ -27,17 +27,18 @@ static const char	tenant_get_sql[] =
 
 /*
  * Usage against the plan.  Seats are active users.  Records are the
- * tenant's rows in the CRM record tables that exist
- * (crm.tenant_record_count(), sql/006_identity_admin.sql).  Storage is
- * what the plan sells as storage: stored files (attachments, export
- * files), metered separately from records; the service stores no files
- * yet, so it is 0 until the first feature that does counts its bytes.
+ * tenant's rows in the CRM record tables, recycle bin included, as the
+ * record triggers count them (crm.records_used(), sql/030), the count
+ * that refuses creates at the limit.  Storage is what the plan sells as
+ * storage: stored files (attachments, export files), metered separately
+ * from records; the service stores no files yet, so it is 0 until the
+ * first feature that does counts its bytes.
  */
 static const char	tenant_usage_sql[] =
 	"SELECT json_build_object('plan', p.code, 'seats', "
 	"json_build_object('used', (SELECT count(*) FROM crm.users u "
 	"WHERE u.tenant_id = $1 AND u.status = 'active'), 'limit', p.seats), "
-	"'records', json_build_object('used', crm.tenant_record_count($1), "
+	"'records', json_build_object('used', crm.records_used($1), "
 	"'limit', p.records), 'api_requests_per_minute', "
 	"json_build_object('limit', p.api_per_min), 'storage_mb', "
 	"json_build_object('used', 0, 'limit', p.storage_mb))::text "

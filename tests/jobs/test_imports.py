@@ -481,3 +481,22 @@ def test_fairness_import_does_not_hold_back_webhooks(mhttp, rec):
     assert max(lats) < 5.0, lats
     j = finished(a, jid, 300)
     assert j["status"] == "succeeded" and j["result"]["created"] == n
+
+
+def test_plan_record_limit_stops_the_import(mhttp):
+    # Free plan: 1,000 records.  400 made through the API, then a file of
+    # 700: its first 500-row transaction fits, the second does not.  The
+    # job fails saying how far it got; what was committed stays.
+    acct = idn.signup(mhttp, plan="free")
+    for _ in range(4):
+        ops = [{"op": "create", "data": {"name": "Pre %s" % idn.uid(8)}}
+               for _ in range(100)]
+        r = idn.post_json(acct.client, "/v1/accounts/batch",
+                          {"operations": ops})
+        assert r.status_code == 200, r.text
+    text = "Account Name\n" + "".join("Limit Imp %d\n" % i
+                                      for i in range(700))
+    j = run(acct, "?entity=accounts", text, want="failed")
+    assert "record limit is reached after 500 rows" in j["last_error"], j
+    assert count(acct, "accounts") == 900
+    acct.close()
