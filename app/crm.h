@@ -17,7 +17,7 @@
  *	route.c		route_ route patterns and matching
  *	perm.c		perm_ roles, grants, record scopes
  *	valid.c		val_  request body validation into one problem
- *	lease.c		lease_ rate-limit tokens a worker holds ahead of use
+ *	lease.c		lease_ a worker's rate-limit tokens and refusals
  */
 
 #ifndef CRM_H
@@ -304,8 +304,10 @@ struct lease_view {
 };
 
 int	 lease_take(const char *, uint64_t, struct lease_view *);
+int	 lease_ask(const char *, uint64_t);
 void	 lease_put(const char *, uint64_t, uint32_t,
 	    const struct lease_view *);
+void	 lease_refuse(const char *, uint64_t, long long, int);
 void	 lease_clear(void);
 
 #endif /* CRM_H */

@@ -64,6 +64,54 @@ test_grants_add_up(void)
 }
 
 static void
+test_one_grant_asked_at_a_time(void)
+{
+	struct lease_view	v;
+
+	lease_clear();
+	UT_CHECK(lease_ask("k1", 100));
+	UT_CHECK(!lease_ask("k1", 101));
+	UT_CHECK(lease_ask("k2", 101));
+	/* The answer (even an empty grant) lets the next one ask. */
+	lease_put("k1", 102, 0, &grant);
+	UT_CHECK(!lease_take("k1", 102, &v));
+	UT_CHECK(lease_ask("k1", 103));
+	/* An answer that never came stops blocking after the TTL. */
+	UT_CHECK(!lease_ask("k1", 103 + LEASE_TTL_MS - 1));
+	UT_CHECK(lease_ask("k1", 103 + LEASE_TTL_MS));
+}
+
+static void
+test_refusal_kept_for_its_wait(void)
+{
+	struct lease_view	v;
+
+	lease_clear();
+	lease_refuse("k1", 1000, 250000, 1);
+	UT_EQ_INT(lease_take("k1", 1000, &v), -1);
+	UT_EQ_INT(v.reset_us, 250000);
+	UT_EQ_INT(v.tight, 1);
+	UT_EQ_INT(v.remaining, 0);
+	UT_EQ_INT(lease_take("k1", 1249, &v), -1);
+	UT_EQ_INT(v.reset_us, 1000);
+	UT_EQ_INT(lease_take("k1", 1250, &v), 0);
+	/* A long wait is asked again after the TTL. */
+	lease_refuse("k1", 2000, 3600000000LL, 1);
+	UT_EQ_INT(lease_take("k1", 2000 + LEASE_TTL_MS - 1, &v), -1);
+	UT_EQ_INT(v.reset_us, 3600000000LL - (LEASE_TTL_MS - 1) * 1000LL);
+	UT_EQ_INT(lease_take("k1", 2000 + LEASE_TTL_MS, &v), 0);
+	/* A grant ends a refusal; tokens still held are used first. */
+	lease_refuse("k2", 1000, 9000000, 0);
+	lease_put("k2", 1001, 2, &grant);
+	UT_EQ_INT(lease_take("k2", 1002, &v), 1);
+	lease_refuse("k2", 1003, 9000000, 0);
+	UT_EQ_INT(lease_take("k2", 1004, &v), 1);
+	UT_EQ_INT(lease_take("k2", 1005, &v), -1);
+	lease_refuse("k3", 1000, 0, 0);
+	UT_EQ_INT(lease_take("k3", 1000, &v), 0);
+}
+
+static void
 test_refused_puts(void)
 {
 	struct lease_view	v;
@@ -106,6 +154,8 @@ main(void)
 	UT_TEST(test_take_counts_down);
 	UT_TEST(test_expiry_and_identity);
 	UT_TEST(test_grants_add_up);
+	UT_TEST(test_one_grant_asked_at_a_time);
+	UT_TEST(test_refusal_kept_for_its_wait);
 	UT_TEST(test_refused_puts);
 	UT_TEST(test_eviction_loses_tokens_only);
 	return (ut_summary());

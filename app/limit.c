@@ -12,8 +12,9 @@
  * takes the limiter's round trip, a fifth of a read's cost, off all but
  * one request in 32.  Leased tokens are charged when granted, so leases
  * never admit more than the limit; near the limit grants are one token
- * and the limiter is exact.  Login and other fail-closed checks never
- * lease.  Limits are given
+ * and the limiter is exact.  A refusal is kept as long as the script said
+ * it lasts, so requests over the limit cost Redis nothing either.  Login
+ * and other fail-closed checks never use the lease table.  Limits are given
  * as a quota per window (default: per minute) with a burst (default: a
  * tenth of the quota).
  *
@@ -98,6 +99,7 @@ struct lim_state {
 	long long		remaining;	/* when allowed */
 	long long		reset_us;
 	int			tight;		/* tightest subject */
+	int			want;		/* tokens asked for */
 	int			granted;	/* tokens the script granted */
 	char			id[LIM_MAXSUBJ * 161];	/* lease id */
 	rq_fn			next;
@@ -175,45 +177,72 @@ lim_headers(struct rq *rq)
 }
 
 /*
- * Spare tokens of a grant go to the worker's lease table.  They count as
- * this subject's remaining ones in the RateLimit header: the script's
- * figure already has them taken.
+ * What Redis said goes to the worker's lease table: the spare tokens of a
+ * grant (they count as this subject's remaining ones in the RateLimit
+ * header: the script's figure already has them taken), or a refusal and
+ * how long it lasts.
  */
 static void
 lim_keep(struct lim_state *st)
 {
 	struct lease_view	v;
+	uint64_t		now = crm_now_ms();
 
-	if (st->granted <= 1)
+	if (st->closed)
+		return;
+	if (!st->allowed) {
+		lease_refuse(st->id, now, st->wait_us, st->tight);
+		return;
+	}
+	if (st->want <= 1)
 		return;
 	v.remaining = st->remaining;
 	v.reset_us = st->reset_us;
 	v.tight = st->tight;
-	lease_put(st->id, crm_now_ms(), st->granted - 1, &v);
-	st->remaining += st->granted - 1;
+	lease_put(st->id, now, st->granted > 1 ? st->granted - 1 : 0, &v);
+	if (st->granted > 1)
+		st->remaining += st->granted - 1;
 }
 
-/* A leased token admits the request without Redis. */
+/* The lease table may answer for Redis: 1 admitted, -1 refused, 0 ask. */
 static int
 lim_leased(struct rq *rq)
 {
 	struct lim_state	*st = rq->lim;
 	struct lease_view	 v;
+	int			 r;
 
-	if (st->closed || !lease_take(st->id, crm_now_ms(), &v))
+	if (st->closed || (r = lease_take(st->id, crm_now_ms(), &v)) == 0)
 		return (0);
-	st->allowed = 1;
+	st->allowed = r == 1;
 	st->remaining = v.remaining;
 	st->reset_us = v.reset_us;
+	st->wait_us = v.reset_us;
 	st->tight = v.tight < st->nsubj ? v.tight : 0;
-	return (1);
+	return (r);
+}
+
+/* Headers, then the next step or the 429. */
+static int
+lim_answer(struct rq *rq)
+{
+	struct lim_state	*st = rq->lim;
+	char			 v[32];
+
+	lim_headers(rq);
+	if (st->allowed)
+		return (st->next(rq));
+	(void)snprintf(v, sizeof(v), "%lld", lim_secs(st->wait_us));
+	reply_header(rq, "retry-after", v);
+	return (reply_problem(rq, PROB_RATE_LIMITED, "rate limit of the %s "
+	    "exceeded; retry after %lld s", st->subj[st->tight].name,
+	    lim_secs(st->wait_us)));
 }
 
 static int
 lim_done(struct rq *rq)
 {
 	struct lim_state	*st = rq->lim;
-	char			 v[32];
 
 	if (st->noscript && !st->retried)
 		return (lim_send(rq, 1));
@@ -228,16 +257,8 @@ lim_done(struct rq *rq)
 		}
 		return (st->next(rq));
 	}
-	if (st->allowed)
-		lim_keep(st);
-	lim_headers(rq);
-	if (st->allowed)
-		return (st->next(rq));
-	(void)snprintf(v, sizeof(v), "%lld", lim_secs(st->wait_us));
-	reply_header(rq, "retry-after", v);
-	return (reply_problem(rq, PROB_RATE_LIMITED, "rate limit of the %s "
-	    "exceeded; retry after %lld s", st->subj[st->tight].name,
-	    lim_secs(st->wait_us)));
+	lim_keep(st);
+	return (lim_answer(rq));
 }
 
 /*
@@ -269,7 +290,7 @@ lim_send(struct rq *rq, int eval)
 		(void)snprintf(num[k], sizeof(num[k]), "%d", st->subj[i].burst);
 		argv[n++] = num[k++];
 	}
-	argv[n++] = st->closed ? "1" : LIM_STR(LIM_LEASE_MAX);
+	argv[n++] = st->want > 1 ? LIM_STR(LIM_LEASE_MAX) : "1";
 	for (i = 0; i < n; i++)
 		lens[i] = strlen(argv[i]);
 	return (rds_cmd_rq(rq, lim_parse, lim_done, n, argv, lens));
@@ -319,10 +340,10 @@ lim_check(struct rq *rq, const struct lim_subject *subj, int n, int closed,
 	st->closed = closed;
 	st->next = next;
 	lim_id(st);
-	if (lim_leased(rq)) {
-		lim_headers(rq);
-		return (st->next(rq));
-	}
+	if (lim_leased(rq) != 0)
+		return (lim_answer(rq));
+	st->want = !closed && lease_ask(st->id, crm_now_ms()) ?
+	    LIM_LEASE_MAX : 1;
 	return (lim_send(rq, 0));
 }
 
