@@ -488,3 +488,66 @@ def test_migrate_refuses_superuser(scratch_db):
                         urllib.parse.urlsplit(scratch_db).path[1:])
     r = crmctl("migrate", url=super_url)
     assert r.returncode == 1 and "never as a superuser" in r.stderr
+
+
+# ------------------------------------------------------------ Citus
+
+# Stand-ins for the two Citus functions sql/citus/distribute.sql calls:
+# they record each call, in order, in a table the test reads back.
+_CITUS_STUBS = """
+CREATE TABLE public.zz_dist (seq serial, rel text, how text, colocate text);
+CREATE FUNCTION public.create_reference_table(r regclass) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO public.zz_dist (rel, how)
+    VALUES (r::text, 'reference') $$;
+CREATE FUNCTION public.create_distributed_table(r regclass, col text,
+    colocate_with text DEFAULT 'default') RETURNS void
+LANGUAGE sql AS $$ INSERT INTO public.zz_dist (rel, how, colocate)
+    VALUES (r::text, col, colocate_with) $$;
+"""
+
+# The foreign keys of schema crm, as the catalog defines them (before and
+# after the script, which drops and adds back those between the tables).
+_CITUS_FKS = """
+SELECT k.conrelid::regclass::text, k.conname, pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
+WHERE n.nspname = 'crm' AND k.contype = 'f'
+"""
+
+# Every call, every tenant table, and the foreign keys that differ.
+_CITUS_CHECK = """
+SELECT 'call', rel, how, coalesce(colocate, '') FROM public.zz_dist
+ORDER BY seq;
+SELECT 'table', c.oid::regclass::text FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'crm' AND c.relkind IN ('r', 'p') AND
+    NOT c.relispartition AND EXISTS (SELECT 1 FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attname = 'tenant_id');
+SELECT 'fks', count(*) FROM public.zz_fks;
+SELECT 'fkdiff', count(*) FROM ((TABLE public.zz_fks EXCEPT (%s))
+    UNION ALL ((%s) EXCEPT TABLE public.zz_fks)) d;
+""" % (_CITUS_FKS, _CITUS_FKS)
+
+
+def test_citus_distribution_covers_every_tenant_table(owner_url):
+    su = os.environ.get("CRM_PG_SUPER_URL")
+    if not su:
+        pytest.skip("CRM_PG_SUPER_URL not set")
+    dbname = urllib.parse.unquote(urllib.parse.urlsplit(owner_url).path[1:])
+    with open(os.path.join(SQL_DIR, "citus", "distribute.sql")) as f:
+        script = f.read()
+    r = psql(with_db(su, dbname), "BEGIN;\n" + _CITUS_STUBS +
+             "CREATE TABLE public.zz_fks AS " + _CITUS_FKS + ";\n" +
+             script + _CITUS_CHECK + "ROLLBACK;\n")
+    rows = [line.split("|") for line in r.stdout.splitlines() if line]
+    calls = [x[1:] for x in rows if x[0] == "call"]
+    tables = sorted(x[1] for x in rows if x[0] == "table")
+    assert calls[0] == ["crm.plans", "reference", ""], calls[:2]
+    assert calls[1] == ["crm.tenants", "tenant_id", "default"], calls[:2]
+    rest = calls[2:]
+    assert all(c[1:] == ["tenant_id", "crm.tenants"] for c in rest), rest
+    assert sorted(c[0] for c in calls[1:]) == tables, (calls, tables)
+    assert len(tables) >= 30 and "crm.tenant_records" in tables, tables
+    # Every foreign key is back, as it was (the script drops those
+    # between the tables and adds them again after distributing).
+    assert [x[1] for x in rows if x[0] == "fks"] != ["0"], rows
+    assert [x[1] for x in rows if x[0] == "fkdiff"] == ["0"], rows
