@@ -1058,7 +1058,6 @@ static const struct {
 	{ "CR401", PROB_UNAUTHENTICATED, "the credential is not valid" },
 	{ "CR4TS", PROB_TENANT_SUSPENDED, "this company is suspended: "
 	    "reading works, changes do not" },
-	{ "CR4PL", PROB_PLAN_LIMIT, NULL },
 	{ "CR403", PROB_FORBIDDEN, "not allowed" },
 	{ "CR404", PROB_NOT_FOUND, "no such resource" },
 	{ "CR409", PROB_CONFLICT, NULL },
@@ -1092,14 +1091,22 @@ db_reply_field(struct rq *rq, struct db_batch *b)
 	return (reply_problem_json(rq, p));
 }
 
-/* A plan limit raised with USING COLUMN names what is used up. */
+/*
+ * A plan limit (CRPL + what: S seats, K API keys, R records) names what is
+ * used up: the COLUMN of its RAISE, else the one its code stands for.
+ */
 static int
 db_reply_plan(struct rq *rq, struct db_batch *b)
 {
-	json_t	*p;
+	const char	*field = b->errcolumn;
+	json_t		*p;
 
-	p = problem_new(PROB_PLAN_LIMIT, "%s", b->errmsg);
-	problem_add_field(p, b->errcolumn, "plan_limit",
+	if (field == NULL)
+		field = b->sqlstate[4] == 'S' ? "seats" :
+		    b->sqlstate[4] == 'K' ? "api_keys" : "records";
+	p = problem_new(PROB_PLAN_LIMIT, "%s", b->errmsg != NULL ?
+	    b->errmsg : "the plan's limit is reached");
+	problem_add_field(p, field, "plan_limit",
 	    "the plan's limit is reached");
 	return (reply_problem_json(rq, p));
 }
@@ -1118,7 +1125,7 @@ db_reply_error(struct rq *rq)
 	}
 	if (strcmp(b->sqlstate, "CR422") == 0 && b->errcolumn != NULL)
 		return (db_reply_field(rq, b));
-	if (strncmp(b->sqlstate, "CRPL", 4) == 0 && b->errcolumn != NULL)
+	if (strncmp(b->sqlstate, "CRPL", 4) == 0)
 		return (db_reply_plan(rq, b));
 	for (i = 0; i < sizeof(db_errmap) / sizeof(db_errmap[0]); i++) {
 		if (strncmp(b->sqlstate, db_errmap[i].state,

@@ -13,7 +13,8 @@
  * one request in 32.  Leased tokens are charged when granted, so leases
  * never admit more than the limit; near the limit grants are one token
  * and the limiter is exact.  A refusal is kept as long as the script said
- * it lasts, so requests over the limit cost Redis nothing either.  Login
+ * it lasts (half a second at most), so requests over the limit cost Redis
+ * little either.  Login
  * and other fail-closed checks never use the lease table.  Limits are given
  * as a quota per window (default: per minute) with a burst (default: a
  * tenth of the quota).

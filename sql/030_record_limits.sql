@@ -46,7 +46,10 @@ AS $$
 	WHERE tenant_id = p_tenant
 $$;
 
--- Refuse n more records for p_tenant when its plan has no room for them.
+-- The exact check, for creates near the limit and for recounts: refuse n
+-- more records for p_tenant when its plan has no room for them.  Under the
+-- tenant's lock, so one create at a time, each counting afresh (a new
+-- statement sees what the last holder committed).
 CREATE FUNCTION crm.records_room(p_tenant uuid, p_n bigint)
 RETURNS void
 LANGUAGE plpgsql
@@ -55,16 +58,11 @@ AS $$
 DECLARE
 	lim	bigint;
 BEGIN
+	PERFORM pg_advisory_xact_lock(hashtextextended(
+	    'crm.records:' || p_tenant::text, 0));
 	SELECT p.records INTO lim FROM crm.tenants t
 	JOIN crm.plans p ON p.code = t.plan
 	WHERE t.tenant_id = p_tenant;
-	IF crm.records_used(p_tenant) + p_n <= lim - 1000 THEN
-		RETURN;
-	END IF;
-	-- Near the limit: one create at a time, counted afresh under the
-	-- lock (a new statement sees what the last holder committed).
-	PERFORM pg_advisory_xact_lock(hashtextextended(
-	    'crm.records:' || p_tenant::text, 0));
 	IF crm.records_used(p_tenant) + p_n > lim THEN
 		RAISE EXCEPTION 'the plan allows % records', lim
 		    USING ERRCODE = 'CRPLR', COLUMN = 'records';
@@ -104,6 +102,7 @@ BEGIN
 		PERFORM crm.records_add(OLD.tenant_id, -1);
 		RETURN NULL;
 	END IF;
+	-- Far from the limit (1,000 records or more) nothing waits.
 	IF (SELECT p.records FROM crm.tenants t
 	    JOIN crm.plans p ON p.code = t.plan
 	    WHERE t.tenant_id = NEW.tenant_id) - 1000 <=

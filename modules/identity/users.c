@@ -56,7 +56,8 @@ struct users_accept {
 /*
  * A failed batch of an administrative change: the CR codes of
  * sql/006_identity_admin.sql carry client-safe messages, so they become
- * the detail; a CR422 names field.  Anything else is db_reply_error()'s.
+ * the detail; a CR422 names field.  Anything else, plan limits included,
+ * is db_reply_error()'s.
  */
 int
 users_db_error(struct rq *rq, const char *field)
@@ -75,12 +76,6 @@ users_db_error(struct rq *rq, const char *field)
 	if (strcmp(b->sqlstate, "CR4TS") == 0)
 		return (reply_problem(rq, PROB_TENANT_SUSPENDED,
 		    "the tenant is suspended: reads only"));
-	if (strncmp(b->sqlstate, "CRPL", 4) == 0) {
-		p = problem_new(PROB_PLAN_LIMIT, "%s", b->errmsg);
-		problem_add_field(p, b->sqlstate[4] == 'S' ? "seats" :
-		    "api_keys", "plan_limit", "the plan's limit is reached");
-		return (reply_problem_json(rq, p));
-	}
 	if (strcmp(b->sqlstate, "CR422") == 0 && field != NULL) {
 		p = problem_new(PROB_VALIDATION_FAILED, "1 field is invalid");
 		problem_add_field(p, field, "invalid_value", b->errmsg);
